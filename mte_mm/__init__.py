@@ -1,0 +1,13 @@
+"""mte_mm: Multi-Token Enhancing (MTE, arXiv 2411.15787) for OpenMMLab.
+
+Importing this package applies the compatibility shims in :mod:`mte_mm.compat`
+and registers every mte_mm module into the mmpretrain registries, so
+``custom_imports=dict(imports=['mte_mm'])`` is all a config needs.
+"""
+from . import compat
+
+compat.apply_all()
+
+from . import datasets  # noqa: E402,F401  (registers modules)
+
+__version__ = '0.1.0'

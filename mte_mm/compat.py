@@ -1,0 +1,144 @@
+"""Compatibility shims between the unmaintained OpenMMLab 2.x stack and current
+torch / setuptools. Applied once, on ``import mte_mm``; each is idempotent and
+tested in ``tests/test_compat.py`` by a test that fails without it.
+
+1. ``torch.load`` without ``weights_only`` (mmengine <= 0.10.7): torch >= 2.6
+   defaults to ``weights_only=True``, which refuses the pickled Python objects
+   (message hub, numpy scalars, ...) that a Runner stores in its checkpoints,
+   so ``--resume`` and ``load_from`` fail with ``UnpicklingError``. We
+   re-register mmengine's local-file checkpoint loader with
+   ``weights_only=False``, i.e. the behaviour mmengine was written for. As with
+   any pickle, only load checkpoints you trust.
+2. mmcv version: mmdet 3.3 / mmseg 1.2.2 assert ``mmcv < 2.2.0`` with a bare
+   ``AssertionError`` deep inside their import. :func:`check_mmcv_version`
+   says which mmcv is installed, what is supported and how to get it.
+3. ``pkg_resources`` (gone in setuptools >= 82): mmengine's ``Config`` resolves
+   ``mmdet::``/``mmseg::`` base configs with ``pkg_resources``. Our own configs
+   never use such references; for user configs that do, the lookup is
+   replaced by an ``importlib.metadata`` equivalent when ``pkg_resources``
+   cannot be imported (it only takes effect once ``mte_mm`` is imported, e.g.
+   by our ``tools/train.py``).
+"""
+import importlib.util
+import os.path as osp
+from importlib import metadata
+from typing import Tuple
+
+import torch
+
+MMCV_MIN = '2.0.0rc4'
+MMCV_MAX_EXCLUSIVE = '2.2.0'
+
+
+def _version_tuple(version: str) -> Tuple:
+    from mmengine.utils import digit_version
+    return digit_version(version)
+
+
+def check_mmcv_version(version: str = None) -> None:
+    """Raise a clear ``ImportError`` if mmcv is outside what mmdet/mmseg accept.
+
+    Args:
+        version (str, optional): The mmcv version to check. Defaults to the
+            installed ``mmcv.__version__``.
+    """
+    if version is None:
+        import mmcv
+        version = mmcv.__version__
+    if not (_version_tuple(MMCV_MIN) <= _version_tuple(version) <
+            _version_tuple(MMCV_MAX_EXCLUSIVE)):
+        raise ImportError(
+            f'mte_mm needs mmcv>={MMCV_MIN},<{MMCV_MAX_EXCLUSIVE} (mmdet 3.3 '
+            f'and mmseg 1.2.2 refuse newer), but mmcv=={version} is '
+            'installed. Run `bash tools/setup_env.sh`, which compiles and '
+            'installs mmcv 2.1.0 for your torch, or `pip install '
+            '"mmcv==2.1.0"` from a source matching your torch/CUDA.')
+
+
+def load_from_local(filename: str, map_location=None):
+    """mmengine's local checkpoint loader with ``weights_only=False``.
+
+    Same contract as ``mmengine.runner.checkpoint.load_from_local`` (the name
+    is kept because mmengine logs ``name[10:]`` as the backend).
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=False)
+    except Exception as exc:
+        raise RuntimeError(
+            f'cannot read checkpoint {filename!r}: {type(exc).__name__}: '
+            f'{exc}') from exc
+
+
+def patch_checkpoint_loader() -> None:
+    """Make mmengine load local checkpoints as it did before torch 2.6."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    CheckpointLoader.register_scheme(
+        prefixes='', loader=load_from_local, force=True)
+
+
+def _pkg_resources_available() -> bool:
+    # find_spec, not import: importing pkg_resources is slow and warns.
+    try:
+        return importlib.util.find_spec('pkg_resources') is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _distribution(package: str):
+    try:
+        return metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def is_installed(package: str) -> bool:
+    """``mmengine.utils.is_installed`` without ``pkg_resources``."""
+    if _distribution(package) is not None:
+        return True
+    spec = importlib.util.find_spec(package)
+    return spec is not None and spec.origin is not None
+
+
+def get_installed_path(package: str) -> str:
+    """``mmengine.utils.get_installed_path`` without ``pkg_resources``.
+
+    Resolves the import directory of a distribution (``mmsegmentation`` ->
+    ``.../site-packages/mmseg``) or of a module name.
+    """
+    dist = _distribution(package)
+    top_level = (dist.read_text('top_level.txt') or '').split() if dist else []
+    for module in [package.replace('-', '_')] + top_level:
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin is not None:
+            return osp.dirname(spec.origin)
+    raise ModuleNotFoundError(
+        f'cannot find the installed path of {package!r} (needed for a '
+        f'"{package}::" base config)')
+
+
+def patch_config_package_lookup(force: bool = False) -> bool:
+    """Let ``Config`` resolve ``pkg::`` bases without ``pkg_resources``.
+
+    Args:
+        force (bool): Patch even if ``pkg_resources`` is importable.
+
+    Returns:
+        bool: Whether the lookup was patched.
+    """
+    if not force and _pkg_resources_available():
+        return False
+    import mmengine.config.config as config_module
+    config_module.get_installed_path = get_installed_path
+    config_module.is_installed = is_installed
+    return True
+
+
+def apply_all() -> None:
+    """Apply every shim (called by ``import mte_mm``)."""
+    check_mmcv_version()
+    patch_checkpoint_loader()
+    patch_config_package_lookup()

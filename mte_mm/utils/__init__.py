@@ -1,0 +1,3 @@
+from .dist import prepare_cpu_distributed
+
+__all__ = ['prepare_cpu_distributed']

@@ -1,0 +1,54 @@
+"""CPU-only multi-process training with mmengine's ``pytorch`` launcher.
+
+mmengine 0.10.7 assumes CUDA for ``launcher='pytorch'``: ``init_dist`` calls
+``torch.cuda.set_device`` and ``Runner.wrap_model`` builds DDP with
+``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module. When no CUDA
+device is present we initialise a gloo process group ourselves (the Runner then
+skips ``init_dist``) and wrap with ``device_ids=None``. With CUDA available
+nothing is changed.
+"""
+import os
+
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
+    """Set up CPU (gloo) distributed training if there is no CUDA device.
+
+    Args:
+        cfg (Config): The run's config; its ``model_wrapper_cfg`` and
+            ``env_cfg.dist_cfg`` are adjusted in place.
+        launcher (str): The job launcher (``'none'``, ``'pytorch'``, ...).
+
+    Returns:
+        bool: Whether a CPU process group is in use.
+    """
+    if launcher == 'none' or torch.cuda.is_available():
+        return False
+    if launcher != 'pytorch':
+        raise RuntimeError(
+            f"launcher={launcher!r} needs CUDA (mmengine calls "
+            "torch.cuda.set_device); on a CPU-only machine use "
+            "tools/dist_train.sh, i.e. launcher='pytorch', which runs on gloo.")
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR',
+                'MASTER_PORT'):
+        if key not in os.environ:
+            raise RuntimeError(
+                f'launcher=pytorch but environment variable {key} is not set; '
+                'start the job with torchrun / tools/dist_train.sh')
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(
+            backend='gloo',
+            rank=int(os.environ['RANK']),
+            world_size=int(os.environ['WORLD_SIZE']))
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    # None: DDP keeps the module on the CPU instead of a CUDA device index.
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    return True

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Idempotent set-up of the pinned mte_mm stack in a virtualenv, then (optionally) the demo or the tests.
+#
+#   bash tools/setup_env.sh          # install / verify only
+#   bash tools/setup_env.sh demo     # ... then run the CPU demo (the README's first command)
+#   bash tools/setup_env.sh test     # ... then run the test suite (the README's second command, CI)
+#
+# Environment:
+#   MTE_VENV   virtualenv to create/use              (default: <repo>/.venv)
+#   MTE_CACHE  where the compiled mmcv wheel is kept (default: ${XDG_CACHE_HOME:-~/.cache}/mte_mm)
+#   PYTHON     interpreter used to create the venv   (default: python3.11, else python3)
+#
+# mmcv 2.1.0 ships no wheel for torch 2.14, so it is compiled from its sdist with ops (~12 min on 2 cores).
+# The wheel is cached under a key of mmcv + torch + Python versions: pip's own wheel cache is keyed by the
+# sdist alone and would silently reuse a wheel compiled against another torch.
+set -euo pipefail
+
+mode="${1:-}"
+case "$mode" in ""|demo|test) ;; *) echo "usage: $0 [demo|test] (got '$mode')" >&2; exit 2 ;; esac
+shift || true
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${MTE_VENV:-$ROOT/.venv}"
+CACHE="${MTE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mte_mm}"
+MMCV_VERSION=2.1.0
+log() { printf '[setup_env] %s\n' "$*" >&2; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+  py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+  log "creating virtualenv $VENV with $py"
+  "$py" -m venv "$VENV"
+fi
+PY="$VENV/bin/python"
+# pip, minus this machine's noise about unused local index folders.
+pipi() { "$PY" -m pip install --quiet "$@" 2> >(grep -v '^WARNING: Location' >&2); }
+
+# A stamp of everything that decides what is installed: when it matches, the warm path skips pip.
+stamp_src="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$0" | sha256sum | cut -c1-16)"
+stamp_file="$VENV/.mte_mm_stamp"
+if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
+  log "installing build tools and torch"
+  pipi -r "$ROOT/requirements/build.txt" -r "$ROOT/requirements/torch.txt"
+
+  key="$("$PY" -c 'import sys, torch; print(f"mmcv-'"$MMCV_VERSION"'-torch{torch.__version__}-cp{sys.version_info[0]}{sys.version_info[1]}")')"
+  wheel_dir="$CACHE/wheels/$key"
+  if ! ls "$wheel_dir"/mmcv-*.whl >/dev/null 2>&1; then
+    log "no cached mmcv wheel for $key: compiling mmcv $MMCV_VERSION with ops (~12 min on 2 cores)"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    "$PY" -m pip download --quiet --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$work" \
+      2> >(grep -v '^WARNING: Location' >&2)
+    tar -xzf "$work/mmcv-$MMCV_VERSION.tar.gz" -C "$work"
+    # The one change to the sdist: torch 2.14's headers need C++20, mmcv's setup.py hard-codes -std=c++17.
+    "$PY" "$ROOT/tools/misc/patch_mmcv_cxx_std.py" "$work/mmcv-$MMCV_VERSION/setup.py"
+    (cd "$work/mmcv-$MMCV_VERSION" && MMCV_WITH_OPS=1 FORCE_CUDA="${FORCE_CUDA:-0}" MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
+      "$PY" -m pip wheel --no-build-isolation --no-deps --quiet -w "$work/dist" .)
+    mkdir -p "$(dirname "$wheel_dir")"
+    tmp_dir="$wheel_dir.tmp.$$"
+    rm -rf "$tmp_dir" && mkdir -p "$tmp_dir" && cp "$work"/dist/mmcv-*.whl "$tmp_dir/"
+    rm -rf "$wheel_dir" && mv "$tmp_dir" "$wheel_dir"   # atomic publish: a half-built cache never exists
+    rm -rf "$work"; trap - EXIT
+  fi
+  log "installing mmcv from $wheel_dir and the pinned OpenMMLab stack"
+    pipi "$wheel_dir"/mmcv-*.whl -r "$ROOT/requirements/openmmlab.txt" -r "$ROOT/requirements/tests.txt"
+  pipi --no-deps --no-build-isolation -e "$ROOT"
+  echo "$stamp_src" > "$stamp_file"
+else
+  log "stack already installed (stamp $stamp_src)"
+fi
+
+log "checking the stack"
+"$PY" "$ROOT/tools/misc/check_env.py"
+
+cd "$ROOT"
+case "$mode" in
+  demo) exec "$PY" tools/train.py configs/tiny/vit_tiny_digits_cls.py --work-dir work_dirs/demo "$@" ;;
+  test) exec "$PY" -m pytest tests "$@" ;;
+esac
