@@ -1,0 +1,3 @@
+from .mte_dino import MTEDINO
+
+__all__ = ['MTEDINO']

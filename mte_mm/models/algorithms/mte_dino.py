@@ -1,0 +1,161 @@
+"""Multi-Token Enhancing on DINO (MTE, Li et al., arXiv 2411.15787; DINO,
+Caron et al., ICCV 2021). With ``num_aux_tokens=num_pooled_tokens=0`` and
+``distill_weight=0`` this is exactly DINO, our baseline."""
+import copy
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.models import BaseSelfSupervisor, CosineEMA
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor, nn
+
+from ..losses.dino_loss import cross_view_cross_entropy
+
+TOKEN_KINDS = ('aux', 'pooled')
+
+
+@MODELS.register_module()
+class MTEDINO(BaseSelfSupervisor):
+    """Student + EMA teacher; every token slot gets the DINO loss, and the
+    global token also learns the teacher's ensemble of auxiliary slots.
+
+    Slots are ``[g, a_1..a_N, p_1..p_K]`` (S = 1 + N + K). For each slot j,
+    student slot j on every view learns the teacher's centred, sharpened slot
+    j on the other global views (DINO's cross-view pairs). Distillation: the
+    student's global token on every view learns
+    ``E(v) = mean_{j in ensemble} P_t(j, v)`` of the other global views.
+    ``loss = mean_j L_j + distill_weight * L_distill``; logged as
+    ``loss_global``, ``loss_aux``, ``loss_pooled`` (each kind's share of
+    ``mean_j L_j``, so they add up to it) and ``loss_distill``.
+
+    The teacher (``CosineEMA``; its ``momentum`` is the *student's* weight, so
+    DINO's 0.996 -> 1 is ``base_momentum=0.004``) is updated at every step
+    before its forward (as mmpretrain's MoCo v3), receives no gradient, runs
+    in eval mode (no drop-path) and sees the first ``num_global_views`` views.
+
+    Args:
+        backbone (dict): An :class:`MTEVisionTransformer` config.
+        head (dict): A :class:`DINOHead` config (its ``in_channels`` is the
+            backbone width).
+        loss (dict): A :class:`DINOLoss` config; ``num_slots`` is filled in.
+        base_momentum (float): Student weight at step 0. Defaults to 0.004.
+        distill_weight (float): lambda. Defaults to 1.0.
+        distill_from (Sequence[str]): Token kinds in the teacher ensemble,
+            from ``('aux', 'pooled')``. Defaults to both: the paper calls
+            both kinds auxiliary tokens.
+        separate_heads (bool): One head per token kind (global / aux /
+            pooled) instead of one shared head. Defaults to False.
+        num_global_views (int): Leading views that are global crops.
+        freeze_last_layer_epochs (int): Epochs with a frozen last head layer.
+            Defaults to 1 (DINO).
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 head: dict,
+                 loss: dict,
+                 base_momentum: float = 0.004,
+                 distill_weight: float = 1.0,
+                 distill_from: Sequence[str] = TOKEN_KINDS,
+                 separate_heads: bool = False,
+                 num_global_views: int = 2,
+                 freeze_last_layer_epochs: int = 1,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        unknown = set(distill_from) - set(TOKEN_KINDS)
+        if unknown:
+            raise ValueError(f'distill_from: unknown token kinds {unknown}, '
+                             f'choose from {TOKEN_KINDS}')
+        super().__init__(backbone=backbone, head=head,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.num_aux = self.backbone.num_aux_tokens
+        self.num_pooled = self.backbone.num_pooled_tokens
+        self.num_slots = 1 + self.num_aux + self.num_pooled
+        self.separate_heads = separate_heads
+        if separate_heads:
+            self.aux_head = MODELS.build(copy.deepcopy(head))
+            self.pooled_head = MODELS.build(copy.deepcopy(head))
+        self.dino_loss = MODELS.build(dict(loss, num_slots=self.num_slots))
+        self.distill_weight = distill_weight
+        self.distill_slots = (
+            (list(range(1, 1 + self.num_aux)) if 'aux' in distill_from else [])
+            + (list(range(1 + self.num_aux, self.num_slots))
+               if 'pooled' in distill_from else []))
+        self.num_global_views = num_global_views
+        self.freeze_last_layer_epochs = freeze_last_layer_epochs
+        self.teacher = CosineEMA(self._student(), momentum=base_momentum)
+
+    def _student(self) -> nn.ModuleDict:
+        """The modules the teacher averages (built on demand, so their
+        parameters are not registered twice)."""
+        modules = dict(backbone=self.backbone, head=self.head)
+        if self.separate_heads:
+            modules.update(aux_head=self.aux_head, pooled_head=self.pooled_head)
+        return nn.ModuleDict(modules)
+
+    def train(self, mode: bool = True) -> 'MTEDINO':
+        super().train(mode)
+        self.teacher.eval()  # no drop-path / dropout in the teacher
+        return self
+
+    def slot_logits(self, modules: nn.ModuleDict, images: Tensor) -> Tensor:
+        """Head logits ``(B, S, D)`` of every token slot of ``images``."""
+        tokens = modules['backbone'].forward_tokens(images)
+        if not self.separate_heads:
+            slots = torch.cat([tokens['x_norm_clstoken'][:, None],
+                               tokens['x_norm_auxtokens'],
+                               tokens['x_norm_pooledtokens']], dim=1)
+            return modules['head'](slots)
+        return torch.cat([
+            modules['head'](tokens['x_norm_clstoken'][:, None]),
+            modules['aux_head'](tokens['x_norm_auxtokens']),
+            modules['pooled_head'](tokens['x_norm_pooledtokens'])], dim=1)
+
+    def _multi_view_logits(self, modules: nn.ModuleDict,
+                           views: List[Tensor]) -> Tensor:
+        """``(V, B, S, D)`` logits; views of one resolution share a forward
+        (DINO batches the global and the local crops separately)."""
+        out: List[Optional[Tensor]] = [None] * len(views)
+        for shape in dict.fromkeys(tuple(v.shape) for v in views):
+            idx = [i for i, v in enumerate(views) if tuple(v.shape) == shape]
+            logits = self.slot_logits(modules, torch.cat([views[i] for i in idx]))
+            for i, chunk in zip(idx, logits.chunk(len(idx))):
+                out[i] = chunk
+        return torch.stack(out)
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        if not isinstance(inputs, (list, tuple)) or \
+                len(inputs) < self.num_global_views:
+            raise ValueError(f'MTEDINO needs a list of >= {self.num_global_views}'
+                             ' views (use the MultiView transform)')
+        epoch = MessageHub.get_current_instance().get_info('epoch') or 0
+        frozen = epoch < self.freeze_last_layer_epochs
+        for module in self._student().values():
+            if hasattr(module, 'freeze_last_layer'):
+                module.freeze_last_layer = frozen
+
+        with torch.no_grad():
+            self.teacher.update_parameters(self._student())
+            teacher_logits = self._multi_view_logits(
+                self.teacher.module, list(inputs[:self.num_global_views]))
+            teacher_probs = self.dino_loss.teacher_probs(teacher_logits, epoch)
+        student_logits = self._multi_view_logits(self._student(), list(inputs))
+
+        per_slot = self.dino_loss(student_logits, teacher_probs) / self.num_slots
+        losses = dict(loss_global=per_slot[0])
+        if self.num_aux:
+            losses['loss_aux'] = per_slot[1:1 + self.num_aux].sum()
+        if self.num_pooled:
+            losses['loss_pooled'] = per_slot[1 + self.num_aux:].sum()
+        if self.distill_weight > 0 and self.distill_slots:
+            ensemble = teacher_probs[:, :, self.distill_slots].mean(dim=2)
+            global_log_probs = self.dino_loss.student_log_probs(
+                student_logits[:, :, 0])
+            losses['loss_distill'] = self.distill_weight * \
+                cross_view_cross_entropy(ensemble, global_log_probs)
+        self.dino_loss.update_center(teacher_logits)
+        return losses

@@ -1,0 +1,3 @@
+from .mte_vit import MTEVisionTransformer
+
+__all__ = ['MTEVisionTransformer']

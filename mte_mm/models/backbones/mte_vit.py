@@ -1,0 +1,156 @@
+"""Vision Transformer with Multi-Token Enhancing tokens (MTE, Li et al.,
+"Multi-Token Enhancing for Vision Representation Learning", arXiv 2411.15787).
+"""
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.model.weight_init import trunc_normal_
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import resize_pos_embed
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+from ..layers.attention_pooling import AttentionPooling
+from ..layers.aux_token_attention import full_block, one_way_block
+
+AUX_ATTENTION_MODES = ('one_way', 'full')
+
+
+@MODELS.register_module()
+class MTEVisionTransformer(VisionTransformer):
+    """mmpretrain ViT plus MTE's auxiliary CLS tokens and pooled tokens.
+
+    Sequence: ``[g + pos_0, a_1..a_N, z_1 + pos_1, ..., z_P + pos_P]``. The
+    auxiliary tokens ``a_n`` are learnable and carry no position embedding
+    (like DINOv2's registers), so a plain ``VisionTransformer`` loads this
+    model's checkpoint by dropping ``aux_tokens`` and ``pooling.*``.
+
+    With ``aux_attention='one_way'`` (default) the global and patch tokens
+    never attend to the auxiliary tokens and each ``a_n`` attends to the global
+    token, the patches and itself: the global/patch outputs equal those of a
+    plain ViT with the same weights, and :meth:`forward` (the mmpretrain
+    contract used by classifiers, detectors and segmentors) skips the
+    auxiliary tokens entirely, so inference costs nothing extra.
+    ``'full'`` (ablation) lets all tokens attend to all.
+
+    :meth:`forward_tokens` returns every token kind by name (DINOv2 style):
+    ``x_norm_clstoken`` (B, C), ``x_norm_auxtokens`` (B, N, C),
+    ``x_norm_pooledtokens`` (B, K, C), ``x_norm_patchtokens`` (B, P, C) and
+    ``pool_weights`` (B, K, P). The K pooled tokens attention-pool the
+    last-layer normed patch tokens (:class:`AttentionPooling`).
+
+    Args:
+        num_aux_tokens (int): N auxiliary CLS tokens. Defaults to 4.
+        num_pooled_tokens (int): K pooled tokens. Defaults to 4.
+        aux_attention (str): ``'one_way'`` or ``'full'``.
+        aux_init_std (float): Std of the truncated-normal init of the
+            auxiliary tokens (distinct inits make the ensemble members
+            differ). Defaults to 0.02.
+        **kwargs: Arguments of :class:`mmpretrain.models.VisionTransformer`
+            (``arch``, ``img_size``, ``patch_size``, ``out_type``, ...).
+            ``with_cls_token`` must stay True (the global token).
+    """
+
+    def __init__(self,
+                 *args,
+                 num_aux_tokens: int = 4,
+                 num_pooled_tokens: int = 4,
+                 aux_attention: str = 'one_way',
+                 aux_init_std: float = 0.02,
+                 **kwargs):
+        if not kwargs.get('with_cls_token', True):
+            raise ValueError('MTEVisionTransformer needs with_cls_token=True '
+                             '(the global token MTE distils into)')
+        if aux_attention not in AUX_ATTENTION_MODES:
+            raise ValueError(f'aux_attention={aux_attention!r}, expected one '
+                             f'of {AUX_ATTENTION_MODES}')
+        if num_aux_tokens < 0 or num_pooled_tokens < 0:
+            raise ValueError('num_aux_tokens and num_pooled_tokens must be '
+                             f'>= 0, got {num_aux_tokens}, {num_pooled_tokens}')
+        super().__init__(*args, **kwargs)
+        self.num_aux_tokens = num_aux_tokens
+        self.num_pooled_tokens = num_pooled_tokens
+        self.aux_attention = aux_attention
+        self.aux_init_std = aux_init_std
+        self.aux_tokens = nn.Parameter(
+            torch.zeros(1, num_aux_tokens, self.embed_dims))
+        trunc_normal_(self.aux_tokens, std=aux_init_std)
+        self.pooling = (AttentionPooling(self.embed_dims, num_pooled_tokens)
+                        if num_pooled_tokens > 0 else None)
+
+    def init_weights(self) -> None:
+        super().init_weights()
+        if not (isinstance(self.init_cfg, dict)
+                and self.init_cfg.get('type') == 'Pretrained'):
+            trunc_normal_(self.aux_tokens, std=self.aux_init_std)
+
+    # -- token computation -------------------------------------------------
+    def _embed(self, x: Tensor) -> Tuple[Tensor, Tensor, Tuple[int, int]]:
+        batch = x.shape[0]
+        x, patch_resolution = self.patch_embed(x)
+        x = torch.cat((self.cls_token.expand(batch, -1, -1), x), dim=1)
+        x = x + resize_pos_embed(
+            self.pos_embed, self.patch_resolution, patch_resolution,
+            mode=self.interpolate_mode, num_extra_tokens=self.num_extra_tokens)
+        x = self.pre_norm(self.drop_after_pos(x))
+        aux = self.pre_norm(
+            self.drop_after_pos(self.aux_tokens.expand(batch, -1, -1)))
+        return x, aux, patch_resolution
+
+    def _run_blocks(self, x: Tensor, aux: Optional[Tensor],
+                    hw: Tuple[int, int], collect: bool):
+        """Run every block; ``aux=None`` skips the auxiliary path."""
+        block = one_way_block if self.aux_attention == 'one_way' else full_block
+        outs = []
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if aux is None:
+                x = layer(x)
+            else:
+                x, aux = block(layer, x, aux)
+            if i == last and self.final_norm:
+                x = self.ln1(x)
+                aux = None if aux is None else self.ln1(aux)
+            if collect and i in self.out_indices:
+                outs.append(self._format_output(x, hw))
+        return x, aux, outs
+
+    def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
+        """mmpretrain's contract: a tuple with one output per ``out_indices``
+        entry, formatted by ``out_type``; auxiliary tokens never appear in it.
+        In ``'one_way'`` mode they are not computed at all."""
+        x, aux, hw = self._embed(x)
+        needs_aux = self.aux_attention == 'full' and self.num_aux_tokens > 0
+        return tuple(self._run_blocks(x, aux if needs_aux else None, hw,
+                                      collect=True)[2])
+
+    def forward_tokens(self, x: Tensor) -> Dict[str, Tensor]:
+        """All last-layer tokens by kind (see the class docstring)."""
+        x, aux, hw = self._embed(x)
+        x, aux, _ = self._run_blocks(x, aux, hw, collect=False)
+        patch = x[:, self.num_extra_tokens:]
+        if self.pooling is not None:
+            pooled, weights = self.pooling(patch)
+        else:
+            pooled = patch.new_zeros(patch.shape[0], 0, patch.shape[2])
+            weights = patch.new_zeros(patch.shape[0], 0, patch.shape[1])
+        return dict(
+            x_norm_clstoken=x[:, 0],
+            x_norm_auxtokens=aux,
+            x_norm_pooledtokens=pooled,
+            x_norm_patchtokens=patch,
+            pool_weights=weights,
+            patch_resolution=hw)
+
+    def get_layer_depth(self, param_name: str, prefix: str = ''):
+        """Layer depth for layer-wise lr decay: auxiliary tokens sit with the
+        stem (like ``cls_token``), the pooling after the last block."""
+        if param_name.startswith(prefix) and \
+                param_name[len(prefix):] == 'aux_tokens':
+            param_name = prefix + 'cls_token'
+        return super().get_layer_depth(param_name, prefix)
+
+    def mte_state_keys(self) -> List[str]:
+        """State-dict keys that a plain ViT does not have."""
+        return [k for k in self.state_dict()
+                if k == 'aux_tokens' or k.startswith('pooling.')]

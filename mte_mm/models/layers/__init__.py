@@ -1,0 +1,6 @@
+from .attention_pooling import AttentionPooling
+from .aux_token_attention import aux_key_mask, full_block, one_way_block
+from .weight_norm_linear import WeightNormLinear
+
+__all__ = ['AttentionPooling', 'WeightNormLinear', 'aux_key_mask',
+           'full_block', 'one_way_block']

@@ -1,0 +1,88 @@
+"""One transformer block over (main tokens, auxiliary tokens) with one-way
+attention, for Multi-Token Enhancing (MTE, arXiv 2411.15787).
+
+Main tokens (global CLS + patches) attend only to main tokens, so they are
+computed exactly as in a plain ViT block with the same weights. Auxiliary
+token ``a_n`` attends to the main tokens and to itself only. No dense
+``(L+N) x (L+N)`` mask is built: the main path is ordinary attention over the
+``L`` main tokens, and the auxiliary queries attend over the ``L + N`` keys
+with a small ``N x (L+N)`` additive mask that hides the other auxiliary keys.
+Both use ``F.scaled_dot_product_attention``.
+"""
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.backbones.vision_transformer import \
+    TransformerEncoderLayer
+from torch import Tensor
+
+
+def aux_key_mask(num_main: int, num_aux: int, like: Tensor) -> Tensor:
+    """Additive mask ``(num_aux, num_main + num_aux)``: every auxiliary query
+    sees all main keys and its own key, not the other auxiliary keys."""
+    mask = torch.full((num_aux, num_main + num_aux), float('-inf'),
+                      dtype=like.dtype, device=like.device)
+    mask[:, :num_main] = 0
+    mask[:, num_main:].fill_diagonal_(0)
+    return mask
+
+
+def _split_heads(qkv: Tensor, num_heads: int) -> Tuple[Tensor, Tensor, Tensor]:
+    batch, length, _ = qkv.shape
+    qkv = qkv.reshape(batch, length, 3, num_heads, -1).permute(2, 0, 3, 1, 4)
+    return qkv[0], qkv[1], qkv[2]
+
+
+def _merge_heads(x: Tensor) -> Tensor:
+    batch, _, length, _ = x.shape
+    return x.transpose(1, 2).reshape(batch, length, -1)
+
+
+def one_way_block(layer: TransformerEncoderLayer, x_main: Tensor,
+                  x_aux: Tensor) -> Tuple[Tensor, Tensor]:
+    """Run an mmpretrain ``TransformerEncoderLayer`` with one-way auxiliary
+    attention.
+
+    Args:
+        layer (TransformerEncoderLayer): The block (its weights are shared by
+            main and auxiliary tokens).
+        x_main (Tensor): ``(B, L, C)`` global + patch tokens.
+        x_aux (Tensor): ``(B, N, C)`` auxiliary tokens, ``N`` may be 0.
+
+    Returns:
+        tuple[Tensor, Tensor]: The updated main and auxiliary tokens.
+    """
+    if x_aux.shape[1] == 0:
+        return layer(x_main), x_aux
+    attn = layer.attn
+    if attn.v_shortcut:
+        raise NotImplementedError('one-way auxiliary attention does not '
+                                  'support v_shortcut')
+    dropout_p = attn.attn_drop if attn.training else 0.
+    # Main path: exactly mmpretrain's MultiheadAttention.forward on x_main.
+    q, k, v = _split_heads(attn.qkv(layer.ln1(x_main)), attn.num_heads)
+    out_main = attn.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
+    # Auxiliary path: keys/values of main tokens + each token's own.
+    q_a, k_a, v_a = _split_heads(attn.qkv(layer.ln1(x_aux)), attn.num_heads)
+    mask = aux_key_mask(k.shape[2], k_a.shape[2], q_a)
+    out_aux = F.scaled_dot_product_attention(
+        q_a, torch.cat([k, k_a], dim=2), torch.cat([v, v_a], dim=2),
+        attn_mask=mask, dropout_p=dropout_p)
+
+    def finish(x: Tensor, attn_out: Tensor) -> Tensor:
+        attn_out = attn.proj(_merge_heads(attn_out))
+        x = x + attn.out_drop(attn.gamma1(attn.proj_drop(attn_out)))
+        return layer.ffn(layer.ln2(x), identity=x)
+
+    return finish(x_main, out_main), finish(x_aux, out_aux)
+
+
+def full_block(layer: TransformerEncoderLayer, x_main: Tensor,
+               x_aux: Tensor) -> Tuple[Tensor, Tensor]:
+    """Ablation: all tokens attend to all (sequence ``[g, a_1..a_N, z]``)."""
+    num_aux = x_aux.shape[1]
+    x = torch.cat([x_main[:, :1], x_aux, x_main[:, 1:]], dim=1)
+    x = layer(x)
+    return (torch.cat([x[:, :1], x[:, 1 + num_aux:]], dim=1),
+            x[:, 1:1 + num_aux])
