@@ -18,15 +18,23 @@ tested in ``tests/test_compat.py`` by a test that fails without it.
    replaced by an ``importlib.metadata`` equivalent when ``pkg_resources``
    cannot be imported (it only takes effect once ``mte_mm`` is imported, e.g.
    by our ``tools/train.py``).
+4. numpy >= 2 and ``mmcv.adjust_hue`` (mmcv 2.1.0): it shifts the hue with
+   ``np.uint8(hue_factor * 255)``, which numpy 2 refuses for a negative
+   factor (``OverflowError``), so mmpretrain's ``ColorJitter`` (``hue > 0``)
+   crashes about half the time. :func:`adjust_hue` applies the same modular
+   uint8 hue rotation that numpy 1 produced.
 """
 import importlib.util
 import os.path as osp
 from importlib import metadata
 from typing import Tuple
 
+import numpy as np
 import torch
 
 MMCV_MIN = '2.0.0rc4'
+# mmcv functions replaced by a shim, kept for tests and comparison.
+MMCV_ORIGINALS = {}
 MMCV_MAX_EXCLUSIVE = '2.2.0'
 
 
@@ -137,8 +145,62 @@ def patch_config_package_lookup(force: bool = False) -> bool:
     return True
 
 
+def adjust_hue(img: np.ndarray, hue_factor: float, backend=None) -> np.ndarray:
+    """``mmcv.adjust_hue`` that works with numpy >= 2 (same contract).
+
+    The hue channel (uint8, full circle = 256) is rotated by
+    ``int(hue_factor * 255) mod 256``, as mmcv's uint8 addition did on
+    numpy 1.
+    """
+    import cv2
+    from mmcv.image import photometric
+    from PIL import Image
+    backend = backend or photometric.imread_backend
+    if backend not in ('cv2', 'pillow'):
+        raise ValueError(f'backend: {backend} is not supported. '
+                         "Supported backends are 'cv2', 'pillow'")
+    if not -0.5 <= hue_factor <= 0.5:
+        raise ValueError(f'hue_factor:{hue_factor} is not in [-0.5, 0.5].')
+    if not (isinstance(img, np.ndarray) and img.ndim in (2, 3)):
+        raise TypeError('img should be ndarray with dim=[2 or 3].')
+    shift = int(hue_factor * 255) % 256
+
+    def rotate(hue: np.ndarray) -> np.ndarray:
+        return ((hue.astype(np.int16) + shift) % 256).astype(np.uint8)
+
+    if backend == 'pillow':
+        if img.dtype != np.uint8:
+            raise TypeError('Pillow backend only supports uint8 images')
+        h, s, v = Image.fromarray(img[..., ::-1], mode='RGB').convert(
+            'HSV').split()
+        h = Image.fromarray(rotate(np.asarray(h)), 'L')
+        rgb = Image.merge('HSV', (h, s, v)).convert('RGB')
+        return np.array(rgb, dtype=img.dtype)[..., ::-1]
+    hsv = cv2.cvtColor(img.astype(np.uint8), cv2.COLOR_BGR2HSV_FULL)
+    hsv[..., 0] = rotate(hsv[..., 0])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR_FULL).astype(img.dtype)
+
+
+def patch_adjust_hue() -> bool:
+    """Install :func:`adjust_hue` into mmcv on numpy >= 2.
+
+    Returns:
+        bool: Whether mmcv was patched.
+    """
+    if int(np.__version__.split('.')[0]) < 2:
+        return False
+    import mmcv
+    from mmcv.image import photometric
+    if photometric.adjust_hue is not adjust_hue:
+        MMCV_ORIGINALS['adjust_hue'] = photometric.adjust_hue
+    mmcv.adjust_hue = mmcv.image.adjust_hue = photometric.adjust_hue = \
+        adjust_hue
+    return True
+
+
 def apply_all() -> None:
     """Apply every shim (called by ``import mte_mm``)."""
     check_mmcv_version()
     patch_checkpoint_loader()
     patch_config_package_lookup()
+    patch_adjust_hue()

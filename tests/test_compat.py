@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 from mmengine.runner import CheckpointLoader
@@ -97,3 +98,42 @@ def test_own_configs_load_without_pkg_resources():
     """)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f'loaded {len(configs)}' in proc.stdout
+
+
+def _hsv_hue(img_bgr):
+    from PIL import Image
+    return np.asarray(Image.fromarray(img_bgr[..., ::-1], mode='RGB').convert(
+        'HSV'))[..., 0].astype(int)
+
+
+@pytest.mark.parametrize('backend', ['pillow', 'cv2'])
+@pytest.mark.parametrize('factor', [0.0, 0.01, 0.2, 0.5])
+def test_adjust_hue_equals_mmcv_for_non_negative_factors(backend, factor):
+    import mmcv
+    img = np.random.RandomState(0).randint(0, 256, (16, 16, 3), np.uint8)
+    ours = mmcv.adjust_hue(img, factor, backend=backend)
+    original = compat.MMCV_ORIGINALS['adjust_hue'](img, factor, backend=backend)
+    np.testing.assert_array_equal(ours, original)
+
+
+@pytest.mark.parametrize('factor', [-0.5, -0.3, -0.01])
+def test_adjust_hue_rotates_backwards_for_negative_factors(factor):
+    import mmcv
+    img = np.random.RandomState(1).randint(0, 256, (16, 16, 3), np.uint8)
+    out = mmcv.adjust_hue(img, factor, backend='pillow')
+    # the hue channel moved by int(factor * 255) mod 256, as on numpy 1
+    # (HSV -> RGB -> HSV rounding may move a hue by a few steps)
+    expected = (_hsv_hue(img) + int(factor * 255)) % 256
+    diff = np.abs(_hsv_hue(out) - expected)
+    assert np.median(np.minimum(diff, 256 - diff)) <= 1
+    # and rotating forward by the same amount undoes it (up to rounding)
+    back = mmcv.adjust_hue(out, -factor, backend='pillow')
+    assert np.median(np.abs(back.astype(int) - img)) <= 4
+
+
+def test_unpatched_adjust_hue_fails_on_numpy2():
+    if int(np.__version__.split('.')[0]) < 2:
+        pytest.skip('numpy 1 wraps the negative shift itself')
+    with pytest.raises(OverflowError):
+        compat.MMCV_ORIGINALS['adjust_hue'](
+            np.zeros((4, 4, 3), np.uint8), -0.1, backend='pillow')

@@ -1,0 +1,158 @@
+import math
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.registry import MODELS
+
+import mte_mm  # noqa: F401
+
+from ..test_losses.test_dino_loss import reference_dino_loss
+
+DIM, OUT = 32, 48
+
+
+def build(num_aux=2, num_pooled=2, distill_weight=1.0, **kwargs):
+    torch.manual_seed(0)
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    MessageHub.get_current_instance().update_info('epoch', 0)
+    cfg = dict(
+        type='MTEDINO',
+        backbone=dict(type='MTEVisionTransformer',
+                      arch=dict(embed_dims=DIM, num_layers=2, num_heads=4,
+                                feedforward_channels=64),
+                      img_size=32, patch_size=8, drop_path_rate=0.1,
+                      num_aux_tokens=num_aux, num_pooled_tokens=num_pooled),
+        head=dict(type='DINOHead', in_channels=DIM, out_channels=OUT,
+                  hidden_channels=40, bottleneck_channels=16,
+                  norm_last_layer=False),
+        loss=dict(type='DINOLoss', out_channels=OUT),
+        distill_weight=distill_weight,
+        data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3),
+        **kwargs)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    model.train()
+    return model
+
+
+def views(batch=3):
+    g = torch.Generator().manual_seed(1)
+    return ([torch.randn(batch, 3, 32, 32, generator=g) for _ in range(2)] +
+            [torch.randn(batch, 3, 16, 16, generator=g) for _ in range(3)])
+
+
+def test_without_extra_tokens_it_is_exactly_dino():
+    model = build(num_aux=0, num_pooled=0, distill_weight=0.0)
+    model.backbone.eval()  # no drop-path, to compare with a second forward
+    inputs = views()
+    losses = model.loss(inputs, None)
+    assert set(losses) == {'loss_global'}
+    # DINO by hand: student = head(backbone CLS) on every view, teacher = the
+    # (step-0 copy of the) student on the global views, zero centre.
+    student = [model.head(model.backbone(x)[0]) for x in inputs]
+    with torch.no_grad():
+        teacher = [model.head(model.backbone(x)[0]) for x in inputs[:2]]
+    ref = reference_dino_loss(student, teacher, torch.zeros(OUT), 0.1, 0.04)
+    torch.testing.assert_close(losses['loss_global'], ref)
+
+
+def test_mte_loss_components_follow_the_spec():
+    model = build(num_aux=2, num_pooled=1, distill_weight=0.5)
+    model.backbone.eval()
+    inputs = views()
+    losses = model.loss(inputs, None)
+    assert set(losses) == {'loss_global', 'loss_aux', 'loss_pooled',
+                           'loss_distill'}
+
+    def slots(x):
+        t = model.backbone.forward_tokens(x)
+        return model.head(torch.cat([t['x_norm_clstoken'][:, None],
+                                     t['x_norm_auxtokens'],
+                                     t['x_norm_pooledtokens']], 1))
+
+    student = [slots(x) for x in inputs]
+    with torch.no_grad():
+        teacher = [slots(x) for x in inputs[:2]]
+    per_slot = [reference_dino_loss([s[:, j] for s in student],
+                                    [t[:, j] for t in teacher],
+                                    torch.zeros(OUT), 0.1, 0.04)
+                for j in range(4)]
+    torch.testing.assert_close(losses['loss_global'], per_slot[0] / 4)
+    torch.testing.assert_close(losses['loss_aux'], sum(per_slot[1:3]) / 4)
+    torch.testing.assert_close(losses['loss_pooled'], per_slot[3] / 4)
+    # distillation: student global token <- mean of the teacher's aux +
+    # pooled probabilities of the other global view
+    ensemble = [torch.softmax(t[:, 1:] / 0.04, -1).mean(1) for t in teacher]
+    total, pairs = 0.0, 0
+    for iq, q in enumerate(ensemble):
+        for v, s in enumerate(student):
+            if v != iq:
+                total = total + (-q * torch.log_softmax(
+                    s[:, 0] / 0.1, -1)).sum(-1).mean()
+                pairs += 1
+    torch.testing.assert_close(losses['loss_distill'], 0.5 * total / pairs)
+
+
+def test_distill_from_selects_the_ensemble():
+    only_aux = build(num_aux=2, num_pooled=2, distill_from=('aux', ))
+    assert only_aux.distill_slots == [1, 2]
+    assert build(num_aux=2, num_pooled=2).distill_slots == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match='registers'):
+        build(distill_from=('registers', ))
+
+
+def test_teacher_gets_no_gradient_and_student_tokens_do():
+    model = build()
+    losses = model.loss(views(), None)
+    sum(losses.values()).backward()
+    assert all(p.grad is None and not p.requires_grad
+               for p in model.teacher.parameters())
+    params = dict(model.named_parameters())
+    for name in ['backbone.aux_tokens', 'backbone.pooling.queries',
+                 'backbone.pooling.key.weight', 'backbone.cls_token',
+                 'head.mlp.0.weight']:
+        assert params[name].grad is not None and \
+            params[name].grad.abs().sum() > 0, name
+    assert not model.teacher.training and model.backbone.training
+    # epoch 0: the last layer is frozen (zero gradients)
+    assert params['head.last_layer.weight_v'].grad.abs().sum() == 0
+
+
+def test_ema_update_every_step_matches_cosine_formula():
+    model = build()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    MessageHub.get_current_instance().update_info('epoch', 1)  # unfreeze
+    for step in range(3):
+        teacher_before = {k: v.clone() for k, v in
+                          model.teacher.module.state_dict().items()}
+        optimizer.zero_grad()
+        losses = model.loss(views(), None)
+        # the update happened inside loss(), from the current student
+        student = model._student().state_dict()
+        if step == 0:
+            m = 1.0  # CosineEMA copies the student on its first update
+        else:
+            m = 0.004 * (math.cos(math.pi * step / 10) + 1) / 2
+        for key, value in model.teacher.module.named_parameters():
+            expected = (1 - m) * teacher_before[key] + m * student[key]
+            torch.testing.assert_close(value, expected, msg=key)
+        assert int(model.teacher.steps) == step + 1
+        sum(losses.values()).backward()
+        optimizer.step()
+    assert params_differ(model.teacher.module, model._student())
+
+
+def params_differ(a, b):
+    return any((pa - pb).abs().max() > 0 for pa, pb in
+               zip(a.parameters(), b.parameters()))
+
+
+def test_separate_heads():
+    model = build(separate_heads=True)
+    names = {n.split('.')[0] for n, _ in model.named_parameters()}
+    assert {'head', 'aux_head', 'pooled_head'} <= names
+    losses = model.loss(views(), None)
+    sum(losses.values()).backward()
+    assert model.aux_head.mlp[0].weight.grad.abs().sum() > 0
+    assert model.pooled_head.mlp[0].weight.grad.abs().sum() > 0

@@ -1,0 +1,166 @@
+import copy
+import math
+
+import pytest
+import torch
+from mmpretrain.models import VisionTransformer
+
+from mte_mm.models import MTEVisionTransformer
+
+ARCH = dict(embed_dims=32, num_layers=3, num_heads=4, feedforward_channels=64)
+
+
+def build(**kwargs):
+    kwargs = dict(dict(arch=ARCH, img_size=32, patch_size=8), **kwargs)
+    model = MTEVisionTransformer(**kwargs)
+    model.init_weights()
+    model.eval()  # mmpretrain's BaseBackbone.train() returns None
+    return model
+
+
+def plain_copy(mte: MTEVisionTransformer, **kwargs) -> VisionTransformer:
+    plain = VisionTransformer(arch=ARCH, img_size=32, patch_size=8, **kwargs)
+    state = {k: v for k, v in mte.state_dict().items()
+             if k not in mte.mte_state_keys()}
+    plain.load_state_dict(state, strict=True)
+    plain.eval()
+    return plain
+
+
+@pytest.mark.parametrize('out_type', ['cls_token', 'featmap', 'raw',
+                                      'avg_featmap'])
+def test_no_extra_tokens_equals_mmpretrain_vit(out_type):
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=0, num_pooled_tokens=0, out_type=out_type,
+                out_indices=[1, 2])
+    plain = plain_copy(mte, out_type=out_type, out_indices=[1, 2])
+    x = torch.randn(2, 3, 32, 32)
+    for ours, ref in zip(mte(x), plain(x)):
+        torch.testing.assert_close(ours, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('size', [32, 16])  # global and local crop sizes
+def test_one_way_aux_tokens_leave_global_and_patch_tokens_unchanged(size):
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=3, num_pooled_tokens=2)
+    plain = plain_copy(mte, out_type='raw')
+    x = torch.randn(2, 3, size, size)
+    tokens = mte.forward_tokens(x)
+    ref = plain(x)[0]
+    torch.testing.assert_close(tokens['x_norm_clstoken'], ref[:, 0])
+    torch.testing.assert_close(tokens['x_norm_patchtokens'], ref[:, 1:])
+    # and the mmpretrain-contract forward is the plain ViT's output
+    torch.testing.assert_close(mte(x)[0], plain_copy(mte)(x)[0])
+    assert tokens['x_norm_auxtokens'].shape == (2, 3, 32)
+    assert tokens['x_norm_patchtokens'].shape == (2, (size // 8)**2, 32)
+
+
+def dense_reference(model: MTEVisionTransformer, x, one_way=True):
+    """The one-way attention spelled out with a dense mask over [g, a, z]."""
+    n_aux = model.num_aux_tokens
+    main, aux, _ = model._embed(x)
+    seq = torch.cat([main[:, :1], aux, main[:, 1:]], dim=1)
+    length = seq.shape[1]
+    allowed = torch.ones(length, length, dtype=torch.bool)
+    if one_way:
+        is_aux = torch.zeros(length, dtype=torch.bool)
+        is_aux[1:1 + n_aux] = True
+        allowed[:, is_aux] = False  # nobody sees aux keys ...
+        allowed[is_aux, is_aux] = True  # ... except each aux its own
+        allowed[is_aux.nonzero()[:, 0], is_aux.nonzero()[:, 0]] = True
+        allowed[torch.outer(is_aux, is_aux) & ~torch.eye(length, dtype=bool)] \
+            = False
+    for layer in model.layers:
+        attn = layer.attn
+        h = layer.ln1(seq)
+        b, n, c = h.shape
+        qkv = attn.qkv(h).reshape(b, n, 3, attn.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(~allowed, float('-inf'))
+        out = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, n, c)
+        seq = seq + attn.proj(out)
+        seq = layer.ffn(layer.ln2(seq), identity=seq)
+    seq = model.ln1(seq)
+    return seq[:, 0], seq[:, 1:1 + n_aux], seq[:, 1 + n_aux:]
+
+
+@pytest.mark.parametrize('mode', ['one_way', 'full'])
+def test_attention_matches_dense_mask_reference(mode):
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=3, num_pooled_tokens=0, aux_attention=mode)
+    x = torch.randn(2, 3, 32, 32)
+    tokens = mte.forward_tokens(x)
+    g, a, z = dense_reference(mte, x, one_way=mode == 'one_way')
+    torch.testing.assert_close(tokens['x_norm_clstoken'], g)
+    torch.testing.assert_close(tokens['x_norm_auxtokens'], a)
+    torch.testing.assert_close(tokens['x_norm_patchtokens'], z)
+
+
+def test_aux_tokens_do_not_see_each_other_in_one_way_mode():
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=3, num_pooled_tokens=0)
+    x = torch.randn(2, 3, 32, 32)
+    before = mte.forward_tokens(x)['x_norm_auxtokens']
+    with torch.no_grad():
+        mte.aux_tokens[0, 2] += torch.randn(32)  # (a constant would be normed away)
+    after = mte.forward_tokens(x)['x_norm_auxtokens']
+    torch.testing.assert_close(after[:, :2], before[:, :2])
+    assert (after[:, 2] - before[:, 2]).abs().max() > 1e-3
+
+
+def test_full_attention_lets_aux_tokens_change_the_global_token():
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=2, num_pooled_tokens=0, aux_attention='full')
+    x = torch.randn(2, 3, 32, 32)
+    plain = plain_copy(mte)
+    assert (mte(x)[0] - plain(x)[0]).abs().max() > 1e-4
+
+
+def test_pooled_tokens_follow_the_pooling_formula():
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=1, num_pooled_tokens=4)
+    x = torch.randn(2, 3, 32, 32)
+    tokens = mte.forward_tokens(x)
+    z = tokens['x_norm_patchtokens']
+    q, w_k = mte.pooling.queries, mte.pooling.key.weight
+    scores = torch.einsum('kc,bpc->bkp', q, z @ w_k.T) / math.sqrt(32)
+    alpha = scores.softmax(-1)
+    torch.testing.assert_close(tokens['pool_weights'], alpha)
+    torch.testing.assert_close(tokens['x_norm_pooledtokens'], alpha @ z)
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(2, 4))
+    # image-dependent weights: two images give different pooling maps
+    assert (alpha[0] - alpha[1]).abs().max() > 1e-4
+
+
+def test_gradients_reach_aux_tokens_pooling_and_backbone():
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=2, num_pooled_tokens=2)
+    mte.train()
+    tokens = mte.forward_tokens(torch.randn(2, 3, 32, 32))
+    (tokens['x_norm_auxtokens'].sum() +
+     tokens['x_norm_pooledtokens'].pow(2).sum()).backward()
+    for name in ['aux_tokens', 'pooling.queries', 'pooling.key.weight',
+                 'layers.0.attn.qkv.weight', 'patch_embed.projection.weight']:
+        grad = dict(mte.named_parameters())[name].grad
+        assert grad is not None and grad.abs().sum() > 0, name
+
+
+def test_plain_vit_loads_mte_checkpoint_and_layer_depth():
+    mte = build(num_aux_tokens=2, num_pooled_tokens=2)
+    assert set(mte.mte_state_keys()) == {
+        'aux_tokens', 'pooling.queries', 'pooling.key.weight'}
+    plain_copy(mte)  # strict load of everything else
+    depth, total = mte.get_layer_depth('backbone.aux_tokens', 'backbone.')
+    assert (depth, total) == (0, ARCH['num_layers'] + 2)
+    assert mte.get_layer_depth('backbone.pooling.queries', 'backbone.')[0] \
+        == total - 1
+
+
+def test_bad_arguments_name_the_value():
+    with pytest.raises(ValueError, match="'sideways'"):
+        build(aux_attention='sideways')
+    with pytest.raises(ValueError, match='-1'):
+        build(num_aux_tokens=-1)
+    # the model deep-copies (the EMA teacher needs it)
+    copy.deepcopy(build())
