@@ -8,6 +8,6 @@ from . import compat
 
 compat.apply_all()
 
-from . import datasets, models  # noqa: E402,F401  (registers modules)
+from . import datasets, evaluation, models  # noqa: E402,F401  (registers)
 
 __version__ = '0.1.0'

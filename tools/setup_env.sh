@@ -73,6 +73,6 @@ log "checking the stack"
 
 cd "$ROOT"
 case "$mode" in
-  demo) exec "$PY" tools/train.py configs/tiny/vit_tiny_digits_cls.py --work-dir work_dirs/demo "$@" ;;
+  demo) exec "$PY" tools/demo.py "$@" ;;
   test) exec "$PY" -m pytest tests "$@" ;;
 esac

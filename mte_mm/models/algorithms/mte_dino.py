@@ -32,8 +32,8 @@ class MTEDINO(BaseSelfSupervisor):
 
     The teacher (``CosineEMA``; its ``momentum`` is the *student's* weight, so
     DINO's 0.996 -> 1 is ``base_momentum=0.004``) is updated at every step
-    before its forward (as mmpretrain's MoCo v3), receives no gradient, runs
-    in eval mode (no drop-path) and sees the first ``num_global_views`` views.
+    before its forward (as mmpretrain's MoCo v3), receives no gradient, has
+    no drop-path or dropout and sees the first ``num_global_views`` views.
 
     Args:
         backbone (dict): An :class:`MTEVisionTransformer` config.
@@ -87,6 +87,13 @@ class MTEDINO(BaseSelfSupervisor):
         self.num_global_views = num_global_views
         self.freeze_last_layer_epochs = freeze_last_layer_epochs
         self.teacher = CosineEMA(self._student(), momentum=base_momentum)
+        # DINO's teacher has no drop-path; it keeps the run's train/eval mode
+        # (BatchNorm in a head then uses batch statistics, as in DINO).
+        for module in self.teacher.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
+            elif hasattr(module, 'drop_prob'):
+                module.drop_prob = 0.0
 
     def _student(self) -> nn.ModuleDict:
         """The modules the teacher averages (built on demand, so their
@@ -96,10 +103,13 @@ class MTEDINO(BaseSelfSupervisor):
             modules.update(aux_head=self.aux_head, pooled_head=self.pooled_head)
         return nn.ModuleDict(modules)
 
-    def train(self, mode: bool = True) -> 'MTEDINO':
-        super().train(mode)
-        self.teacher.eval()  # no drop-path / dropout in the teacher
-        return self
+    def init_weights(self) -> None:
+        """Initialise the student, then start the teacher as its copy."""
+        super().init_weights()
+        teacher = dict(self.teacher.module.named_parameters())
+        with torch.no_grad():
+            for name, param in self._student().named_parameters():
+                teacher[name].copy_(param)
 
     def slot_logits(self, modules: nn.ModuleDict, images: Tensor) -> Tensor:
         """Head logits ``(B, S, D)`` of every token slot of ``images``."""

@@ -72,15 +72,19 @@ class MTEVisionTransformer(VisionTransformer):
         self.num_pooled_tokens = num_pooled_tokens
         self.aux_attention = aux_attention
         self.aux_init_std = aux_init_std
+        # no parameter at all for N = 0, so the DINO baseline is a plain ViT
         self.aux_tokens = nn.Parameter(
-            torch.zeros(1, num_aux_tokens, self.embed_dims))
-        trunc_normal_(self.aux_tokens, std=aux_init_std)
+            torch.zeros(1, num_aux_tokens, self.embed_dims)) \
+            if num_aux_tokens > 0 else None
+        if self.aux_tokens is not None:
+            trunc_normal_(self.aux_tokens, std=aux_init_std)
         self.pooling = (AttentionPooling(self.embed_dims, num_pooled_tokens)
                         if num_pooled_tokens > 0 else None)
 
     def init_weights(self) -> None:
         super().init_weights()
-        if not (isinstance(self.init_cfg, dict)
+        if self.aux_tokens is not None and not (
+                isinstance(self.init_cfg, dict)
                 and self.init_cfg.get('type') == 'Pretrained'):
             trunc_normal_(self.aux_tokens, std=self.aux_init_std)
 
@@ -93,8 +97,11 @@ class MTEVisionTransformer(VisionTransformer):
             self.pos_embed, self.patch_resolution, patch_resolution,
             mode=self.interpolate_mode, num_extra_tokens=self.num_extra_tokens)
         x = self.pre_norm(self.drop_after_pos(x))
-        aux = self.pre_norm(
-            self.drop_after_pos(self.aux_tokens.expand(batch, -1, -1)))
+        if self.aux_tokens is None:
+            aux = x.new_zeros(batch, 0, x.shape[2])
+        else:
+            aux = self.pre_norm(
+                self.drop_after_pos(self.aux_tokens.expand(batch, -1, -1)))
         return x, aux, patch_resolution
 
     def _run_blocks(self, x: Tensor, aux: Optional[Tensor],

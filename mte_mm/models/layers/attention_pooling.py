@@ -20,22 +20,28 @@ class AttentionPooling(BaseModule):
     Args:
         embed_dims (int): Token dimension C.
         num_queries (int): Number of pooled tokens K.
-        init_std (float): Std of the truncated-normal query init.
+        init_std (float): Std of the truncated-normal query init. With
+            normed patch tokens, query std 1 and ``W_k`` std ``C^-1/2`` the
+            initial scores have unit scale, so the K pooling maps start
+            distinct (tiny inits would make every map uniform and every
+            pooled token the same mean-pooled token). Defaults to 1.0.
     """
 
     def __init__(self, embed_dims: int, num_queries: int,
-                 init_std: float = 0.02, init_cfg=None):
+                 init_std: float = 1.0, init_cfg=None):
         super().__init__(init_cfg)
         self.num_queries = num_queries
         self.init_std = init_std
+        self.embed_dims = embed_dims
         self.queries = nn.Parameter(torch.zeros(num_queries, embed_dims))
         self.key = nn.Linear(embed_dims, embed_dims, bias=False)
         self.scale = 1.0 / math.sqrt(embed_dims)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        trunc_normal_(self.queries, std=self.init_std)
-        trunc_normal_(self.key.weight, std=self.init_std)
+        trunc_normal_(self.queries, std=self.init_std, a=-2 * self.init_std,
+                      b=2 * self.init_std)
+        trunc_normal_(self.key.weight, std=self.embed_dims**-0.5)
 
     def init_weights(self) -> None:
         super().init_weights()

@@ -114,7 +114,15 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
                  'head.mlp.0.weight']:
         assert params[name].grad is not None and \
             params[name].grad.abs().sum() > 0, name
-    assert not model.teacher.training and model.backbone.training
+    # no drop-path in the teacher (the student has it): deterministic
+    assert model.backbone.layers[1].attn.out_drop.drop_prob > 0
+    assert all(getattr(m, 'drop_prob', 0.0) == 0.0
+               for m in model.teacher.modules())
+    with torch.no_grad():
+        x = views()[0]
+        a = model.teacher.module['backbone'].forward_tokens(x)
+        b = model.teacher.module['backbone'].forward_tokens(x)
+    torch.testing.assert_close(a['x_norm_clstoken'], b['x_norm_clstoken'])
     # epoch 0: the last layer is frozen (zero gradients)
     assert params['head.last_layer.weight_v'].grad.abs().sum() == 0
 

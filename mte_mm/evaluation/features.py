@@ -1,0 +1,71 @@
+"""Frozen-feature extraction from MTE models, per token kind, for kNN and
+diagnostics."""
+from typing import Dict, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.dataset import default_collate
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+
+def token_features(tokens: Dict[str, Tensor], with_aux: bool) -> Dict[str, Tensor]:
+    """Name the features of one batch: ``global``; with ``with_aux`` also
+    ``aux_{n}``, ``pooled_{k}`` and ``ensemble`` (the mean of the
+    L2-normalised auxiliary and pooled features: the teacher ensemble that MTE
+    distils into the global token)."""
+    feats = {'global': tokens['x_norm_clstoken']}
+    if not with_aux:
+        return feats
+    members = []
+    for kind, key in (('aux', 'x_norm_auxtokens'),
+                      ('pooled', 'x_norm_pooledtokens')):
+        for i in range(tokens[key].shape[1]):
+            feats[f'{kind}_{i}'] = tokens[key][:, i]
+            members.append(F.normalize(tokens[key][:, i], dim=-1))
+    if members:
+        feats['ensemble'] = torch.stack(members).mean(0)
+    return feats
+
+
+@torch.no_grad()
+def extract_features(model,
+                     dataset: Dataset,
+                     source: str = 'teacher',
+                     with_aux: bool = True,
+                     batch_size: int = 128,
+                     num_workers: int = 0) -> Tuple[Dict[str, Tensor], Tensor]:
+    """Features of every sample of ``dataset`` (whose pipeline ends with
+    ``PackInputs``) and their labels.
+
+    Args:
+        model: An ``MTEDINO`` (or any model with ``data_preprocessor``,
+            ``backbone`` and ``teacher.module['backbone']``).
+        dataset (Dataset): Labelled evaluation dataset.
+        source (str): ``'teacher'`` (default, the DINO protocol) or
+            ``'student'``.
+        with_aux (bool): Also return auxiliary / pooled / ensemble features.
+
+    Returns:
+        tuple[dict[str, Tensor], Tensor]: features by kind and labels.
+    """
+    if source not in ('teacher', 'student'):
+        raise ValueError(f"source must be 'teacher' or 'student', got {source!r}")
+    backbone = (model.teacher.module['backbone'] if source == 'teacher'
+                else model.backbone)
+    was_training = backbone.training
+    backbone.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        num_workers=num_workers, collate_fn=default_collate)
+    chunks, labels = {}, []
+    try:
+        for batch in loader:
+            data = model.data_preprocessor(batch, False)
+            tokens = backbone.forward_tokens(data['inputs'])
+            for name, feat in token_features(tokens, with_aux).items():
+                chunks.setdefault(name, []).append(feat.float().cpu())
+            labels.extend(int(s.gt_label) for s in data['data_samples'])
+    finally:
+        backbone.train(was_training)
+    return ({name: torch.cat(parts) for name, parts in chunks.items()},
+            torch.tensor(labels))
