@@ -41,13 +41,18 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     if args.epochs is not None:
+        # stretch the schedules that ran to the end of training
+        for scheduler in cfg.param_scheduler:
+            if scheduler.get('end') == cfg.train_cfg.max_epochs:
+                scheduler.end = args.epochs
         cfg.train_cfg.max_epochs = args.epochs
         cfg.default_hooks.checkpoint.interval = args.epochs
     runner = Runner.from_cfg(cfg)
     model = runner.model
     model.init_weights()  # the Runner's own init call is then a no-op
 
-    eval_set = dict(type='DigitsDataset', image_size=32,
+    eval_set = dict(type='DigitsDataset',
+                    image_size=cfg.train_dataloader.dataset.image_size,
                     pipeline=[dict(type='PackInputs')])
     train_set = DATASETS.build(dict(eval_set, split='train'))
     test_set = DATASETS.build(dict(eval_set, split='test'))

@@ -10,6 +10,7 @@ Memory = peak RSS over all steps minus the RSS before the first step (what
 training adds: activations, logits, gradients, optimizer state).
 
     python tools/benchmarks/train_overhead.py [--batch 2] [--local-crops 8]
+        [--aux-loss-views all global]
         [--settings 0,0 1,1 4,4 8,8] [--rounds 2] [--steps 3]
 
 Prints, for each (N, K), the median time and memory and their ratios to the
@@ -47,6 +48,7 @@ def worker(args) -> None:
     model_cfg = cfg.model
     model_cfg.backbone.num_aux_tokens = args.num_aux
     model_cfg.backbone.num_pooled_tokens = args.num_pooled
+    model_cfg.aux_loss_views = args.aux_loss_views[0]
     if args.num_aux == args.num_pooled == 0:
         model_cfg.distill_weight = 0.0
     model = MODELS.build(model_cfg)
@@ -89,6 +91,9 @@ def main():
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--aux-loss-views', nargs='+', default=['all', 'global'],
+                        choices=['all', 'global'],
+                        help="MTEDINO.aux_loss_views settings to measure")
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--num-aux', type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument('--num-pooled', type=int, default=0,
@@ -97,35 +102,38 @@ def main():
     if args.worker:
         return worker(args)
 
-    settings = [tuple(int(v) for v in s.split(',')) for s in args.settings]
-    if (0, 0) not in settings:
-        settings.insert(0, (0, 0))
+    pairs = [tuple(int(v) for v in s.split(',')) for s in args.settings]
+    settings = [(0, 0, 'all')] + [(n, k, views) for n, k in pairs
+                                  if (n, k) != (0, 0)
+                                  for views in args.aux_loss_views]
     results = {s: [] for s in settings}
     for r in range(args.rounds):
-        for n, k in settings:
+        for n, k, views in settings:
             cmd = [sys.executable, __file__, '--worker', '--num-aux', str(n),
                    '--num-pooled', str(k), '--batch', str(args.batch),
                    '--local-crops', str(args.local_crops),
+                   '--aux-loss-views', views,
                    '--steps', str(args.steps), '--warmup', str(args.warmup)]
             out = subprocess.run(cmd, capture_output=True, text=True,
                                  check=True).stdout.strip().splitlines()[-1]
-            results[(n, k)].append(json.loads(out))
-            print(f'round {r + 1}/{args.rounds} N={n} K={k}: {out}',
+            results[(n, k, views)].append(json.loads(out))
+            print(f'round {r + 1}/{args.rounds} N={n} K={k} {views}: {out}',
                   file=sys.stderr)
 
     def median(s, key):
         return statistics.median(m[key] for m in results[s])
 
-    base_t, base_m = median((0, 0), 'time'), median((0, 0), 'mem')
+    base_t, base_m = median(settings[0], 'time'), median(settings[0], 'mem')
     print(f'ViT-S/16, batch {args.batch}, 2x224 + {args.local_crops}x96 crops, '
           f'{args.rounds} rounds x {args.steps} steps, CPU threads '
           f'{os.environ.get("OMP_NUM_THREADS", "default")}')
-    print(f'{"setting":<18}{"step s":>9}{"time x":>8}{"step MB":>10}'
+    print(f'{"setting":<30}{"step s":>9}{"time x":>8}{"step MB":>10}'
           f'{"mem x":>8}')
     for s in settings:
-        name = 'DINO' if s == (0, 0) else f'MTE N={s[0]} K={s[1]}'
+        name = 'DINO' if s == settings[0] else \
+            f'MTE N={s[0]} K={s[1]} aux_loss_views={s[2]}'
         t, m = median(s, 'time'), median(s, 'mem')
-        print(f'{name:<18}{t:>9.3f}{t / base_t:>8.3f}{m:>10.1f}'
+        print(f'{name:<30}{t:>9.3f}{t / base_t:>8.3f}{m:>10.1f}'
               f'{m / base_m:>8.3f}')
 
 

@@ -1,7 +1,8 @@
 # MTE-DINO with DINO's ViT-S/16 (embed 384, 12 blocks, 6 heads; this is
 # mmpretrain's 'deit-small' arch, not its 'small'). MTE defaults: N=4 auxiliary
 # CLS tokens, K=4 pooled tokens, one-way attention, shared head, lambda=1,
-# ensemble of all auxiliary slots (aux + pooled), one centre per slot.
+# ensemble of all auxiliary slots (aux + pooled), one centre per slot, aux and
+# pooled slots trained on the global crops (see MTEDINO.aux_loss_views).
 # DINO head/loss: official ViT-S/16 100-epoch defaults.
 embed_dims = 384
 model = dict(
@@ -12,6 +13,7 @@ model = dict(
     separate_heads=False,
     num_global_views=2,
     freeze_last_layer_epochs=1,
+    aux_loss_views='global',  # aux/pooled slots trained on the global crops
     backbone=dict(
         type='MTEVisionTransformer',
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=6,

@@ -131,12 +131,20 @@ class MTEVisionTransformer(VisionTransformer):
         return tuple(self._run_blocks(x, aux if needs_aux else None, hw,
                                       collect=True)[2])
 
-    def forward_tokens(self, x: Tensor) -> Dict[str, Tensor]:
-        """All last-layer tokens by kind (see the class docstring)."""
+    def forward_tokens(self, x: Tensor, with_aux: bool = True) -> Dict:
+        """All last-layer tokens by kind (see the class docstring).
+
+        With ``with_aux=False`` the auxiliary and pooled tokens are neither
+        computed nor returned (empty), as at inference (``'one_way'`` only).
+        """
         x, aux, hw = self._embed(x)
-        x, aux, _ = self._run_blocks(x, aux, hw, collect=False)
+        skip_aux = not with_aux and self.aux_attention == 'one_way'
+        x, aux, _ = self._run_blocks(x, None if skip_aux else aux, hw,
+                                     collect=False)
+        if aux is None:
+            aux = x.new_zeros(x.shape[0], 0, x.shape[2])
         patch = x[:, self.num_extra_tokens:]
-        if self.pooling is not None:
+        if self.pooling is not None and not skip_aux:
             pooled, weights = self.pooling(patch)
         else:
             pooled = patch.new_zeros(patch.shape[0], 0, patch.shape[2])

@@ -1,6 +1,6 @@
 """DINO's self-distillation loss with teacher centring (Caron et al., ICCV
 2021), per token slot, as Multi-Token Enhancing (arXiv 2411.15787) needs."""
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.distributed as torch_dist
@@ -11,27 +11,39 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 
-def cross_view_cross_entropy(teacher_probs: Tensor,
-                             student_log_probs: Tensor) -> Tensor:
+def _batch_dot(a: Tensor, b: Tensor) -> Tensor:
+    """``sum_{b, d} a * b / B`` for ``(B, ..., D)`` tensors -> ``(...)``."""
+    return (a * b).sum(dim=-1).mean(dim=0)
+
+
+def cross_view_cross_entropy(
+        teacher_probs: Tensor,
+        student_log_probs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
     """DINO's loss over every (teacher view v, student view u != v) pair.
 
     Args:
         teacher_probs (Tensor): ``(V_t, B, ..., D)`` for the global views;
             teacher view v and student view v are the same crop.
-        student_log_probs (Tensor): ``(V_s, B, ..., D)``, ``V_s >= V_t``.
+        student_log_probs (Tensor | Sequence[Tensor]): ``(V_s, B, ..., D)``,
+            ``V_s >= V_t``, or groups of views ``(V_g, B, ..., D)`` in view
+            order (e.g. global crops, then local crops: one forward each).
 
     Returns:
         Tensor: ``(...)``, i.e. per trailing slot: the mean over pairs of the
         batch mean of ``-sum_D P_t log P_s``.
+
+    Computed as ``<sum_v P_v, sum_u log P_u> - sum_v <P_v, log P_v>``: O(V)
+    passes over the logits instead of one per pair, and no copies.
     """
-    num_t, num_s = teacher_probs.shape[0], student_log_probs.shape[0]
-    # (V_t, V_s, ...) cross entropies averaged over the batch
-    ce = -torch.einsum('tb...d,sb...d->ts...', teacher_probs,
-                       student_log_probs) / teacher_probs.shape[1]
-    same_view = torch.eye(num_t, num_s, dtype=torch.bool, device=ce.device)
-    ce = ce.masked_fill(same_view.view(num_t, num_s, *[1] * (ce.dim() - 2)), 0)
+    groups = [student_log_probs] if torch.is_tensor(student_log_probs) \
+        else list(student_log_probs)
+    num_t, num_s = teacher_probs.shape[0], sum(g.shape[0] for g in groups)
+    total = _batch_dot(teacher_probs.sum(0), sum(g.sum(0) for g in groups))
+    views = torch.cat(groups) if groups[0].shape[0] < num_t else groups[0]
+    same_view = sum(_batch_dot(teacher_probs[v], views[v])
+                    for v in range(min(num_t, num_s)))
     num_pairs = num_t * num_s - min(num_t, num_s)
-    return ce.sum(dim=(0, 1)) / num_pairs
+    return -(total - same_view) / num_pairs
 
 
 @MODELS.register_module()
@@ -95,10 +107,15 @@ class DINOLoss(BaseModule):
     def student_log_probs(self, student_logits: Tensor) -> Tensor:
         return F.log_softmax(student_logits / self.student_temp, dim=-1)
 
-    def forward(self, student_logits: Tensor, teacher_probs: Tensor) -> Tensor:
-        """Per-slot DINO loss ``(S,)`` for ``(V, B, S, D)`` inputs."""
+    def forward(self, student_logits: Union[Tensor, Sequence[Tensor]],
+                teacher_probs: Tensor) -> Tensor:
+        """Per-slot DINO loss ``(S,)`` for ``(V, B, S, D)`` student logits (or
+        groups of views, see :func:`cross_view_cross_entropy`) and teacher
+        probabilities."""
+        if torch.is_tensor(student_logits):
+            student_logits = [student_logits]
         return cross_view_cross_entropy(
-            teacher_probs, self.student_log_probs(student_logits))
+            teacher_probs, [self.student_log_probs(g) for g in student_logits])
 
     @torch.no_grad()
     def update_center(self, teacher_logits: Tensor) -> None:

@@ -58,7 +58,8 @@ def test_without_extra_tokens_it_is_exactly_dino():
 
 
 def test_mte_loss_components_follow_the_spec():
-    model = build(num_aux=2, num_pooled=1, distill_weight=0.5)
+    model = build(num_aux=2, num_pooled=1, distill_weight=0.5,
+                  aux_loss_views='all')
     model.backbone.eval()
     inputs = views()
     losses = model.loss(inputs, None)
@@ -92,6 +93,32 @@ def test_mte_loss_components_follow_the_spec():
                     s[:, 0] / 0.1, -1)).sum(-1).mean()
                 pairs += 1
     torch.testing.assert_close(losses['loss_distill'], 0.5 * total / pairs)
+
+
+def test_aux_losses_on_global_views_only():
+    model = build(num_aux=2, num_pooled=1)  # default: aux on global views
+    model.backbone.eval()
+    inputs = views()
+    losses = model.loss(inputs, None)
+
+    def slots(x):
+        t = model.backbone.forward_tokens(x)
+        return model.head(torch.cat([t['x_norm_clstoken'][:, None],
+                                     t['x_norm_auxtokens'],
+                                     t['x_norm_pooledtokens']], 1))
+
+    student = [slots(x) for x in inputs]
+    with torch.no_grad():
+        teacher = [slots(x) for x in inputs[:2]]
+    ref = [reference_dino_loss([s[:, j] for s in student[:n_views]],
+                               [t[:, j] for t in teacher], torch.zeros(OUT),
+                               0.1, 0.04)
+           for j, n_views in [(0, 5), (1, 2), (2, 2), (3, 2)]]
+    torch.testing.assert_close(losses['loss_global'], ref[0] / 4)
+    torch.testing.assert_close(losses['loss_aux'], (ref[1] + ref[2]) / 4)
+    torch.testing.assert_close(losses['loss_pooled'], ref[3] / 4)
+    with pytest.raises(ValueError, match="'some'"):
+        build(aux_loss_views='some')
 
 
 def test_distill_from_selects_the_ensemble():
