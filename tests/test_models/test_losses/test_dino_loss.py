@@ -76,3 +76,33 @@ def test_cross_view_pairs_skip_same_view_only():
     pairs = [-log_p[1, 0, 0], -log_p[2, 0, 0], -log_p[0, 0, 1],
              -log_p[2, 0, 1]]
     torch.testing.assert_close(got, torch.stack(pairs).mean())
+
+
+def _center_worker(rank, world_size, port, queue):
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=world_size)
+    logits = torch.arange(24, dtype=torch.float32).view(2, 1, 3, 4) * (rank + 1)
+    loss = DINOLoss(out_channels=4, num_slots=3)
+    loss.update_center(logits)
+    queue.put((rank, loss.center.clone()))
+    dist.destroy_process_group()
+
+
+def test_center_is_all_reduced_across_processes():
+    import torch.multiprocessing as mp
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_center_worker, args=(r, 2, 29631, queue))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    centers = dict(queue.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    base = torch.arange(24, dtype=torch.float32).view(2, 1, 3, 4)
+    # the mean over both ranks' 2 x 1 rows per slot, times (1 - momentum)
+    expected = 0.1 * torch.cat([base, 2 * base]).mean(dim=(0, 1))
+    for rank in (0, 1):
+        torch.testing.assert_close(centers[rank], expected)
