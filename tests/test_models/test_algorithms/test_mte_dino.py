@@ -42,6 +42,21 @@ def views(batch=3):
             [torch.randn(batch, 3, 16, 16, generator=g) for _ in range(3)])
 
 
+def slot_logits_by_hand(model, inputs):
+    """Student logits of every slot on every view and teacher logits on the
+    global views, with the (step-0) teacher equal to the student."""
+    def slots(x):
+        t = model.backbone.forward_tokens(x)
+        return model.head(torch.cat([t['x_norm_clstoken'][:, None],
+                                     t['x_norm_auxtokens'],
+                                     t['x_norm_pooledtokens']], 1))
+
+    student = [slots(x) for x in inputs]
+    with torch.no_grad():
+        teacher = [slots(x) for x in inputs[:2]]
+    return student, teacher
+
+
 def test_without_extra_tokens_it_is_exactly_dino():
     model = build(num_aux=0, num_pooled=0, distill_weight=0.0)
     model.backbone.eval()  # no drop-path, to compare with a second forward
@@ -65,16 +80,7 @@ def test_mte_loss_components_follow_the_spec():
     losses = model.loss(inputs, None)
     assert set(losses) == {'loss_global', 'loss_aux', 'loss_pooled',
                            'loss_distill'}
-
-    def slots(x):
-        t = model.backbone.forward_tokens(x)
-        return model.head(torch.cat([t['x_norm_clstoken'][:, None],
-                                     t['x_norm_auxtokens'],
-                                     t['x_norm_pooledtokens']], 1))
-
-    student = [slots(x) for x in inputs]
-    with torch.no_grad():
-        teacher = [slots(x) for x in inputs[:2]]
+    student, teacher = slot_logits_by_hand(model, inputs)
     per_slot = [reference_dino_loss([s[:, j] for s in student],
                                     [t[:, j] for t in teacher],
                                     torch.zeros(OUT), 0.1, 0.04)
@@ -100,16 +106,7 @@ def test_aux_losses_on_global_views_only():
     model.backbone.eval()
     inputs = views()
     losses = model.loss(inputs, None)
-
-    def slots(x):
-        t = model.backbone.forward_tokens(x)
-        return model.head(torch.cat([t['x_norm_clstoken'][:, None],
-                                     t['x_norm_auxtokens'],
-                                     t['x_norm_pooledtokens']], 1))
-
-    student = [slots(x) for x in inputs]
-    with torch.no_grad():
-        teacher = [slots(x) for x in inputs[:2]]
+    student, teacher = slot_logits_by_hand(model, inputs)
     ref = [reference_dino_loss([s[:, j] for s in student[:n_views]],
                                [t[:, j] for t in teacher], torch.zeros(OUT),
                                0.1, 0.04)
