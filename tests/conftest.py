@@ -39,3 +39,36 @@ def tiny_cls_run(tmp_path_factory):
     run_tool(['tools/train.py', 'configs/tiny/vit_tiny_digits_cls.py',
               '--work-dir', work_dir])
     return work_dir
+
+
+TINY_MTE_ARCH = [
+    'model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=2',
+    'model.backbone.arch.num_heads=2',
+    'model.backbone.arch.feedforward_channels=64',
+    'model.backbone.patch_size=32', 'model.head.in_channels=32',
+    'model.head.out_channels=64', 'model.head.hidden_channels=32',
+    'model.head.bottleneck_channels=16', 'model.loss.out_channels=64',
+]
+
+
+def write_images(folder, count, value_range, seed):
+    """``count`` random 64x64 JPEGs with pixel values in ``value_range``."""
+    import numpy as np
+    from PIL import Image
+    rng = np.random.RandomState(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        Image.fromarray(rng.randint(*value_range, (64, 64, 3)).astype(
+            np.uint8)).save(folder / f'{i}.JPEG')
+
+
+@pytest.fixture(scope='session')
+def labelled_folder(tmp_path_factory):
+    """ImageNet-style train/val folders of two easily told-apart classes
+    (dark and bright noise images)."""
+    root = tmp_path_factory.mktemp('labelled')
+    for split, count in (('train', 6), ('val', 4)):
+        write_images(root / split / 'dark', count, (0, 90), seed=len(split))
+        write_images(root / split / 'bright', count, (165, 256),
+                     seed=10 + len(split))
+    return root

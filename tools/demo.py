@@ -14,17 +14,13 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS
 
-from mte_mm.evaluation import extract_features, knn_accuracy
+from mte_mm.evaluation import knn_diagnostics
 
 KS = (10, 20)
 
 
 def knn_table(model, train_set, test_set):
-    train_feats, train_labels = extract_features(model, train_set)
-    test_feats, test_labels = extract_features(model, test_set)
-    return {name: knn_accuracy(train_feats[name], train_labels,
-                               test_feats[name], test_labels, ks=KS)
-            for name in train_feats}
+    return knn_diagnostics(model, train_set, test_set, ks=KS)
 
 
 def main():

@@ -5,8 +5,9 @@ from typing import Dict, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.dataset import default_collate
+from mmengine.dist import all_gather, get_dist_info
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 
 def token_features(tokens: Dict[str, Tensor], with_aux: bool) -> Dict[str, Tensor]:
@@ -47,7 +48,9 @@ def extract_features(model,
         with_aux (bool): Also return auxiliary / pooled / ensemble features.
 
     Returns:
-        tuple[dict[str, Tensor], Tensor]: features by kind and labels.
+        tuple[dict[str, Tensor], Tensor]: features by kind and labels, in
+        dataset order. In a distributed run every process extracts its
+        shard and all processes receive the whole result.
     """
     if source not in ('teacher', 'student'):
         raise ValueError(f"source must be 'teacher' or 'student', got {source!r}")
@@ -55,8 +58,11 @@ def extract_features(model,
                 else model.backbone)
     was_training = backbone.training
     backbone.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
-                        num_workers=num_workers, collate_fn=default_collate)
+    rank, world_size = get_dist_info()
+    shard = list(range(rank, len(dataset), world_size))
+    loader = DataLoader(Subset(dataset, shard), batch_size=batch_size,
+                        shuffle=False, num_workers=num_workers,
+                        collate_fn=default_collate)
     chunks, labels = {}, []
     try:
         for batch in loader:
@@ -67,5 +73,24 @@ def extract_features(model,
             labels.extend(int(s.gt_label) for s in data['data_samples'])
     finally:
         backbone.train(was_training)
-    return ({name: torch.cat(parts) for name, parts in chunks.items()},
-            torch.tensor(labels))
+    feats = {name: torch.cat(parts) for name, parts in chunks.items()}
+    labels = torch.tensor(labels)
+    if world_size > 1:
+        feats = {name: _gather_shards(f, len(dataset))
+                 for name, f in feats.items()}
+        labels = _gather_shards(labels, len(dataset))
+    return feats, labels
+
+
+def _gather_shards(shard: Tensor, total: int) -> Tensor:
+    """Undo the ``rank::world_size`` sharding: all-gather (padded to equal
+    size) and interleave back into dataset order."""
+    _, world_size = get_dist_info()
+    size = -(-total // world_size)
+    padded = shard.new_zeros((size, *shard.shape[1:]))
+    padded[:shard.shape[0]] = shard
+    parts = all_gather(padded)
+    # row i of rank r is sample i * world_size + r
+    merged = torch.stack(parts, dim=1).reshape(size * world_size,
+                                               *shard.shape[1:])
+    return merged[:total]

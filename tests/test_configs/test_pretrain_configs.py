@@ -5,16 +5,9 @@ import pytest
 import torch
 from PIL import Image
 
+from ..conftest import TINY_MTE_ARCH as TINY_ARCH
 from ..conftest import run_tool
 
-TINY_ARCH = [
-    'model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=2',
-    'model.backbone.arch.num_heads=2',
-    'model.backbone.arch.feedforward_channels=64',
-    'model.backbone.patch_size=32', 'model.head.in_channels=32',
-    'model.head.out_channels=64', 'model.head.hidden_channels=32',
-    'model.head.bottleneck_channels=16', 'model.loss.out_channels=64',
-]
 
 
 @pytest.fixture(scope='module')

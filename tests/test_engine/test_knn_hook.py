@@ -1,0 +1,61 @@
+"""KNNEvalHook in a real 2-epoch run; tools/knn_eval.py on its checkpoint,
+single- and 2-process."""
+import json
+
+import pytest
+
+from ..conftest import REPO, TINY_MTE_ARCH, run_tool
+
+
+@pytest.fixture(scope='module')
+def hooked_run(labelled_folder, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('knn_hook_run')
+    cfg = work_dir / 'cfg.py'
+    cfg.write_text(
+        f"_base_ = ['{REPO}/configs/mte_dino_vits.py']\n"
+        "custom_hooks = [dict(type='KNNEvalHook', data_root="
+        f"'{labelled_folder}', interval=1, ks=(3, ), resize=64, crop=64,"
+        " with_aux=True)]\n")
+    proc = run_tool([
+        'tools/train.py', cfg, '--work-dir', work_dir, '--cfg-options',
+        *TINY_MTE_ARCH, f'train_dataloader.dataset.data_root={labelled_folder}',
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_dataloader.pin_memory=False', 'train_cfg.max_epochs=2',
+        'default_hooks.logger.interval=1'])
+    return work_dir, proc.stdout + proc.stderr
+
+
+def test_hook_logs_knn_every_epoch(hooked_run):
+    work_dir, log = hooked_run
+    assert log.count('kNN top-1: knn/global_top1_k3') == 2
+    scalars = [json.loads(line) for line in
+               next(work_dir.glob('*/vis_data/scalars.json')).read_text()
+               .splitlines()]
+    values = [r['knn/global_top1_k3'] for r in scalars
+              if 'knn/global_top1_k3' in r]
+    assert len(values) == 2 and all(0 <= v <= 100 for v in values)
+    assert any('knn/ensemble_top1_k3' in r for r in scalars)
+
+
+def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
+                                                tmp_path):
+    work_dir, _ = hooked_run
+    ckpt = work_dir / 'epoch_2.pth'
+    common = [f'{work_dir}/cfg.py', ckpt, '--data-root', labelled_folder,
+              '--ks', '3', '5', '--resize', '64', '--crop', '64',
+              '--num-workers', '0', '--cfg-options', *TINY_MTE_ARCH]
+    run_tool(['tools/knn_eval.py', *common, '--out', tmp_path / 'one.json'])
+    one = json.loads((tmp_path / 'one.json').read_text())
+    assert set(one) == {'global', 'ensemble'} | {
+        f'aux_{i}' for i in range(4)} | {f'pooled_{i}' for i in range(4)}
+    assert set(one['global']) == {'3', '5'}
+    # dark vs bright noise is told apart by any sensible feature
+    assert one['global']['3'] >= 75.0
+    run_tool(['python', '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+              '--master_port', '29641', 'tools/knn_eval.py', *common,
+              '--launcher', 'pytorch', '--out', tmp_path / 'two.json'])
+    two = json.loads((tmp_path / 'two.json').read_text())
+    for name in one:
+        for k in one[name]:
+            assert two[name][k] == pytest.approx(one[name][k], abs=1e-6)

@@ -1,0 +1,100 @@
+"""Weighted kNN evaluation of a pretrained MTE / DINO checkpoint (DINO
+protocol: L2-normalised features, exp(sim / T) voting, T = 0.07,
+k in {10, 20, 100, 200}, Resize 256 (bicubic) / CenterCrop 224).
+
+    python tools/knn_eval.py CONFIG CHECKPOINT --data-root data/imagenet \\
+        [--source teacher|student] [--tokens global|all] [--out knn.json]
+    bash tools/dist_test.sh-style:  python -m torch.distributed.run \\
+        --nproc_per_node 8 tools/knn_eval.py ... --launcher pytorch
+
+Prints a table (one row per token kind: global, each auxiliary and pooled
+token, and their ensemble) and writes it as JSON (atomically).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import mte_mm  # noqa: F401  (compat shims + registries)
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dist import get_dist_info, init_dist
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS
+
+from mte_mm.evaluation import (build_knn_datasets, format_knn_table,
+                               knn_diagnostics)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='kNN evaluation (mte_mm)')
+    parser.add_argument('config', help='the pretraining config')
+    parser.add_argument('checkpoint', help='a checkpoint of that config')
+    parser.add_argument('--data-root', help='folder with train/<class>/* and '
+                        'val/<class>/*; default: the config key knn_data_root')
+    parser.add_argument('--source', default='teacher',
+                        choices=['teacher', 'student'])
+    parser.add_argument('--tokens', default='all', choices=['global', 'all'],
+                        help='global token only, or every token kind')
+    parser.add_argument('--ks', type=int, nargs='+', default=[10, 20, 100, 200])
+    parser.add_argument('--temperature', type=float, default=0.07)
+    parser.add_argument('--resize', type=int, default=256)
+    parser.add_argument('--crop', type=int, default=224)
+    parser.add_argument('--batch-size', type=int, default=128)
+    parser.add_argument('--num-workers', type=int, default=4)
+    parser.add_argument('--out', help='JSON file for the results')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', default='none',
+                        choices=['none', 'pytorch', 'slurm', 'mpi'])
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.launcher != 'none':
+        if torch.cuda.is_available():
+            init_dist(args.launcher)
+        else:
+            torch.distributed.init_process_group('gloo')
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:  # as the Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'no checkpoint at {args.checkpoint}')
+    load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
+    if torch.cuda.is_available():
+        model = model.cuda()
+    data_root = args.data_root or cfg.get('knn_data_root')
+    train_set, val_set = build_knn_datasets(
+        data_root, resize=args.resize, crop=args.crop)
+    results = knn_diagnostics(
+        model, train_set, val_set, source=args.source,
+        with_aux=args.tokens == 'all', ks=args.ks,
+        temperature=args.temperature, batch_size=args.batch_size,
+        num_workers=args.num_workers)
+    rank, _ = get_dist_info()
+    if rank == 0:
+        print(f'weighted kNN top-1 (%), {args.source} features, '
+              f'T={args.temperature}, {len(train_set)} train / '
+              f'{len(val_set)} val images')
+        print(format_knn_table(results))
+        if args.out:
+            tmp = f'{args.out}.tmp'
+            with open(tmp, 'w') as f:
+                json.dump({name: {str(k): v for k, v in accs.items()}
+                           for name, accs in results.items()}, f, indent=2)
+            os.replace(tmp, args.out)  # atomic
+    return results
+
+
+if __name__ == '__main__':
+    main()
