@@ -1,0 +1,94 @@
+"""tools/export_backbone.py: MTE checkpoint -> plain mmpretrain / timm ViT."""
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmpretrain.models import VisionTransformer
+from mmpretrain.registry import MODELS
+
+from ..conftest import REPO, TINY_MTE_ARCH
+
+sys.path.insert(0, str(REPO / 'tools'))
+import export_backbone  # noqa: E402
+
+
+def tiny_cfg():
+    cfg = Config.fromfile(str(REPO / 'configs/mte_dino_vits.py'))
+    for option in TINY_MTE_ARCH:
+        key, value = option.split('=')
+        cfg.merge_from_dict({key: int(value)})
+    cfg.merge_from_dict({'model.backbone.img_size': 64})
+    return cfg
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """A checkpoint whose teacher and student differ (one EMA step apart)."""
+    cfg = tiny_cfg()
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    model = MODELS.build(dict(cfg.model, data_preprocessor=cfg.data_preprocessor))
+    model.init_weights()
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path_factory.mktemp('ckpt') / 'mte.pth'
+    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()), path)
+    return path, model
+
+
+@pytest.mark.parametrize('source', ['teacher', 'student'])
+def test_export_reproduces_mte_global_and_patch_tokens(checkpoint, tmp_path,
+                                                       source):
+    import timm.models.vision_transformer as timm_vit
+    path, model = checkpoint
+    paths = export_backbone.export(tiny_cfg(), str(path), str(tmp_path),
+                                   source=source)
+    backbone = (model.teacher.module['backbone'] if source == 'teacher'
+                else model.backbone)
+    backbone.eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        tokens = backbone.forward_tokens(x)
+        want = torch.cat([tokens['x_norm_clstoken'][:, None],
+                          tokens['x_norm_patchtokens']], 1)
+        # (a) as init_cfg of a plain mmpretrain ViT
+        plain = VisionTransformer(
+            arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                      feedforward_channels=64), img_size=64, patch_size=32,
+            out_type='raw',
+            init_cfg=dict(type='Pretrained', checkpoint=paths['mmpretrain']))
+        plain.init_weights()
+        plain.eval()
+        torch.testing.assert_close(plain(x)[0], want, atol=1e-5, rtol=0)
+        # (b) timm
+        vit = timm_vit.VisionTransformer(
+            img_size=64, patch_size=32, embed_dim=32, depth=2, num_heads=2,
+            mlp_ratio=2, num_classes=0)
+        vit.load_state_dict(torch.load(paths['timm']))
+        vit.eval()
+        torch.testing.assert_close(vit.forward_features(x), want, atol=1e-5,
+                                   rtol=0)
+    assert not list(tmp_path.glob('*.tmp'))
+    exported = torch.load(paths['mmpretrain'], weights_only=False)
+    assert not any(k.startswith(('aux_tokens', 'pooling'))
+                   for k in exported['state_dict'])
+    assert exported['meta']['source'] == source
+
+
+def test_export_errors_name_the_problem(checkpoint, tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        export_backbone.export(tiny_cfg(), str(tmp_path / 'nope.pth'),
+                               str(tmp_path))
+    corrupt = tmp_path / 'corrupt.pth'
+    corrupt.write_bytes(b'\x00garbage')
+    with pytest.raises(ValueError, match='corrupt.pth'):
+        export_backbone.export(tiny_cfg(), str(corrupt), str(tmp_path))
+    headless = tmp_path / 'student_only.pth'
+    state = torch.load(checkpoint[0], weights_only=False)['state_dict']
+    torch.save({'state_dict': {k: v for k, v in state.items()
+                               if not k.startswith('teacher.')}}, headless)
+    with pytest.raises(KeyError, match='teacher.module.backbone.'):
+        export_backbone.export(tiny_cfg(), str(headless), str(tmp_path / 'o'))
+    assert not (tmp_path / 'o').exists()  # nothing half-written

@@ -1,0 +1,152 @@
+"""Export the backbone of an MTE (or DINO baseline) pretraining checkpoint as
+(a) a plain ``mmpretrain.VisionTransformer`` checkpoint, usable as
+``init_cfg=dict(type='Pretrained', checkpoint=...)`` by mmpretrain, mmdet and
+mmseg configs, and (b) a timm ``VisionTransformer`` state dict. Auxiliary
+tokens, pooling and heads are dropped. Each export is verified before it is
+written: on a random batch its global and patch outputs must equal the MTE
+backbone's (atol 1e-5). Files are written atomically.
+
+    python tools/export_backbone.py CONFIG CHECKPOINT --out-dir DIR \\
+        [--source teacher|student] [--name NAME]
+"""
+import argparse
+import os
+import os.path as osp
+import tempfile
+
+import mte_mm  # noqa: F401  (compat shims + registries)
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+from mmpretrain.registry import MODELS
+
+from mte_mm.models.backbones import extract_backbone, mmpretrain_vit_to_timm
+
+MTE_ARGS = ('num_aux_tokens', 'num_pooled_tokens', 'aux_attention',
+            'aux_init_std')
+ATOL = 1e-5
+
+
+def load_state_dict(path: str) -> dict:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'no checkpoint at {path}')
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+    except Exception as exc:
+        raise ValueError(f'{path} is not a readable torch checkpoint: '
+                         f'{type(exc).__name__}: {exc}') from exc
+    if not isinstance(ckpt, dict) or not isinstance(
+            ckpt.get('state_dict', ckpt), dict):
+        raise ValueError(f'{path} holds no state dict')
+    return ckpt.get('state_dict', ckpt)
+
+
+def plain_vit_cfg(backbone_cfg: dict) -> dict:
+    """The ``mmpretrain.VisionTransformer`` config of an MTE backbone."""
+    cfg = {k: v for k, v in backbone_cfg.items()
+           if k not in MTE_ARGS + ('type', 'init_cfg', 'drop_path_rate')}
+    return dict(cfg, type='mmpretrain.VisionTransformer')
+
+
+def timm_vit(backbone_cfg: dict):
+    """timm ``VisionTransformer`` with the same architecture."""
+    from functools import partial
+
+    from timm.models.vision_transformer import VisionTransformer
+    arch = backbone_cfg['arch']
+    if isinstance(arch, str):
+        from mmpretrain.models import VisionTransformer as MMViT
+        arch = MMViT.arch_zoo[arch.lower()]
+    eps = backbone_cfg.get('norm_cfg', {}).get('eps', 1e-6)
+    return VisionTransformer(
+        img_size=backbone_cfg.get('img_size', 224),
+        patch_size=backbone_cfg.get('patch_size', 16),
+        embed_dim=arch['embed_dims'], depth=arch['num_layers'],
+        num_heads=arch['num_heads'],
+        mlp_ratio=arch['feedforward_channels'] / arch['embed_dims'],
+        qkv_bias=backbone_cfg.get('qkv_bias', True),
+        pre_norm=backbone_cfg.get('pre_norm', False),
+        init_values=backbone_cfg.get('layer_scale_init_value') or None,
+        num_classes=0, global_pool='token',
+        norm_layer=partial(torch.nn.LayerNorm, eps=eps))
+
+
+def atomic_save(obj, path: str) -> None:
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.tmp')
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def check_close(name: str, got: torch.Tensor, want: torch.Tensor) -> None:
+    err = (got - want).abs().max().item()
+    if err > ATOL:
+        raise RuntimeError(f'export verification failed: {name} differs from '
+                           f'the MTE backbone by {err:.3g} (> {ATOL})')
+
+
+@torch.no_grad()
+def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
+           name: str = None) -> dict:
+    """Convert, verify, then write; returns the written paths."""
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    state_dict = load_state_dict(checkpoint)
+    backbone_cfg = cfg.model.backbone.to_dict()
+    mte = MODELS.build(backbone_cfg)
+    mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
+    mte.eval()
+    plain_sd = extract_backbone(state_dict, source)
+    plain = MODELS.build(dict(plain_vit_cfg(backbone_cfg), out_type='raw'))
+    plain.load_state_dict(plain_sd)
+    plain.eval()
+    timm_sd = mmpretrain_vit_to_timm(plain_sd)
+    timm_model = timm_vit(backbone_cfg)
+    timm_model.load_state_dict(timm_sd)
+    timm_model.eval()
+
+    size = backbone_cfg.get('img_size', 224)
+    images = torch.randn(2, 3, size, size, generator=torch.Generator()
+                         .manual_seed(0))
+    tokens = mte.forward_tokens(images)
+    reference = torch.cat([tokens['x_norm_clstoken'][:, None],
+                           tokens['x_norm_patchtokens']], dim=1)
+    check_close('mmpretrain ViT', plain(images)[0], reference)
+    check_close('timm ViT', timm_model.forward_features(images), reference)
+
+    name = name or osp.splitext(osp.basename(checkpoint))[0]
+    paths = dict(
+        mmpretrain=osp.join(out_dir, f'{name}_{source}_vit_mmpretrain.pth'),
+        timm=osp.join(out_dir, f'{name}_{source}_vit_timm.pth'))
+    meta = dict(source_checkpoint=osp.abspath(checkpoint), source=source,
+                backbone=plain_vit_cfg(backbone_cfg))
+    atomic_save(dict(meta=meta, state_dict=plain_sd), paths['mmpretrain'])
+    atomic_save(timm_sd, paths['timm'])
+    return paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config', help='the pretraining config')
+    parser.add_argument('checkpoint', help='a checkpoint of that config')
+    parser.add_argument('--out-dir', required=True)
+    parser.add_argument('--source', default='teacher',
+                        choices=['teacher', 'student'])
+    parser.add_argument('--name', help='file name stem (default: checkpoint)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    paths = export(cfg, args.checkpoint, args.out_dir, args.source, args.name)
+    for kind, path in paths.items():
+        print(f'{kind}: {path}')
+
+
+if __name__ == '__main__':
+    main()
