@@ -92,3 +92,28 @@ def test_export_errors_name_the_problem(checkpoint, tmp_path):
     with pytest.raises(KeyError, match='teacher.module.backbone.'):
         export_backbone.export(tiny_cfg(), str(headless), str(tmp_path / 'o'))
     assert not (tmp_path / 'o').exists()  # nothing half-written
+
+
+def test_visualize_tokens_writes_one_panel_per_token(checkpoint, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ..conftest import run_tool
+    image = tmp_path / 'digit.png'
+    rng = np.random.RandomState(0)
+    Image.fromarray(rng.randint(0, 256, (80, 60, 3)).astype(np.uint8)).save(
+        image)
+    out = tmp_path / 'maps' / 'tokens.png'
+    options = [f'{o.split("=")[0]}={o.split("=")[1]}' for o in TINY_MTE_ARCH]
+    proc = run_tool(['tools/visualize_tokens.py',
+                     str(REPO / 'configs/mte_dino_vits.py'), checkpoint[0],
+                     image, '--out', out, '--panel', '40', '--cfg-options',
+                     *options, 'model.backbone.img_size=64'])
+    assert '9 panels (global, aux_0, aux_1, aux_2, aux_3, pooled_0' in \
+        proc.stdout
+    grid = np.asarray(Image.open(out).convert('RGB')).astype(int)
+    assert grid.shape == (40 + 16, 9 * 40, 3)  # label strip + 9 panels
+    panels = [grid[16:, i * 40:(i + 1) * 40] for i in range(9)]
+    # every panel is an overlay of the same image with its own map
+    assert all(np.abs(p - panels[0]).max() > 0 for p in panels[1:5])
+    assert not list(out.parent.glob('*.tmp*'))

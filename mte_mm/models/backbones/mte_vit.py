@@ -157,6 +157,48 @@ class MTEVisionTransformer(VisionTransformer):
             pool_weights=weights,
             patch_resolution=hw)
 
+    @torch.no_grad()
+    def last_layer_attention(self, x: Tensor) -> Dict:
+        """Last-block attention of the global token and of each auxiliary
+        token over the patches (averaged over heads), and the pooling
+        weights, for visualisation.
+
+        Returns:
+            dict: ``global_map`` (B, P), ``aux`` (B, N, P), ``pooled``
+            (B, K, P) and ``patch_resolution`` (h, w).
+        """
+        images = x
+        x, aux, hw = self._embed(x)
+        block = one_way_block if self.aux_attention == 'one_way' else full_block
+        for layer in self.layers[:-1]:
+            x, aux = block(layer, x, aux)
+        layer, attn = self.layers[-1], self.layers[-1].attn
+
+        def heads(t: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+            qkv = attn.qkv(layer.ln1(t))
+            return qkv.reshape(*t.shape[:2], 3, attn.num_heads,
+                               -1).permute(2, 0, 3, 1, 4).unbind(0)
+
+        q, k, _ = heads(x)
+        scale = q.shape[-1]**-0.5
+        num_main = x.shape[1]
+        if self.aux_attention == 'full':
+            q_all, k_all, _ = heads(torch.cat([x[:, :1], aux, x[:, 1:]], 1))
+            probs = (q_all @ k_all.transpose(-1, -2) * scale).softmax(-1)
+            n = aux.shape[1]
+            patch = probs[..., 1 + n:]
+            global_map, aux_maps = patch[:, :, 0], patch[:, :, 1:1 + n]
+        else:
+            global_map = (q[:, :, :1] @ k.transpose(-1, -2) * scale).softmax(
+                -1)[:, :, 0, 1:]
+            q_a, k_a, _ = heads(aux)
+            scores = torch.cat([q_a @ k.transpose(-1, -2),
+                                (q_a * k_a).sum(-1, keepdim=True)], -1)
+            aux_maps = (scores * scale).softmax(-1)[..., 1:num_main]
+        return dict(global_map=global_map.mean(1), aux=aux_maps.mean(1),
+                    pooled=self.forward_tokens(images)['pool_weights'],
+                    patch_resolution=hw)
+
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Layer depth for layer-wise lr decay: auxiliary tokens sit with the
         stem (like ``cls_token``), the pooling after the last block."""

@@ -164,3 +164,39 @@ def test_bad_arguments_name_the_value():
         build(num_aux_tokens=-1)
     # the model deep-copies (the EMA teacher needs it)
     copy.deepcopy(build())
+
+
+@pytest.mark.parametrize('mode', ['one_way', 'full'])
+def test_last_layer_attention_maps_match_the_dense_reference(mode):
+    from mte_mm.models.layers import full_block, one_way_block
+    torch.manual_seed(0)
+    n_aux = 2
+    mte = build(num_aux_tokens=n_aux, num_pooled_tokens=3, aux_attention=mode)
+    x = torch.randn(2, 3, 32, 32)
+    maps = mte.last_layer_attention(x)
+    assert maps['global_map'].shape == (2, 16)
+    assert maps['aux'].shape == (2, n_aux, 16)
+    torch.testing.assert_close(maps['pooled'],
+                               mte.forward_tokens(x)['pool_weights'])
+    # reference: dense attention probabilities of the last block over
+    # [g, a, z] with the mode's mask, averaged over heads
+    main, aux, _ = mte._embed(x)
+    block = one_way_block if mode == 'one_way' else full_block
+    with torch.no_grad():
+        for layer in mte.layers[:-1]:
+            main, aux = block(layer, main, aux)
+        seq = torch.cat([main[:, :1], aux, main[:, 1:]], dim=1)
+        layer = mte.layers[-1]
+        qkv = layer.attn.qkv(layer.ln1(seq)).reshape(
+            2, seq.shape[1], 3, layer.attn.num_heads, -1)
+        q, k, _ = qkv.permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        if mode == 'one_way':
+            allowed = torch.ones(seq.shape[1], seq.shape[1], dtype=torch.bool)
+            allowed[:, 1:1 + n_aux] = False
+            allowed[range(1, 1 + n_aux), range(1, 1 + n_aux)] = True
+            scores = scores.masked_fill(~allowed, float('-inf'))
+        probs = scores.softmax(-1).mean(1)  # (B, L, L)
+    torch.testing.assert_close(maps['global_map'], probs[:, 0, 1 + n_aux:])
+    torch.testing.assert_close(maps['aux'],
+                               probs[:, 1:1 + n_aux, 1 + n_aux:])
