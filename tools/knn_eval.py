@@ -25,6 +25,7 @@ from mmpretrain.registry import MODELS
 
 from mte_mm.evaluation import (build_knn_datasets, format_knn_table,
                                knn_diagnostics)
+from mte_mm.utils import destroy_distributed
 
 
 def parse_args(argv=None):
@@ -97,4 +98,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    finally:
+        destroy_distributed()

@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mte_mm.utils import prepare_cpu_distributed
+from mte_mm.utils import destroy_distributed, prepare_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -49,12 +49,16 @@ def main(argv=None):
     prepare_cpu_distributed(cfg, args.launcher)
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
               else RUNNERS.build(cfg))
-    metrics = runner.test()
-    if args.out and runner.rank == 0:
-        from mmengine.fileio import dump
-        tmp = f'{args.out}.tmp'
-        dump(metrics, tmp, file_format=osp.splitext(args.out)[1][1:] or 'json')
-        os.replace(tmp, args.out)  # atomic: no half-written metrics file
+    try:
+        metrics = runner.test()
+        if args.out and runner.rank == 0:
+            from mmengine.fileio import dump
+            tmp = f'{args.out}.tmp'
+            dump(metrics, tmp,
+                 file_format=osp.splitext(args.out)[1][1:] or 'json')
+            os.replace(tmp, args.out)  # atomic: no half-written metrics file
+    finally:
+        destroy_distributed()
     return metrics
 
 

@@ -15,7 +15,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mte_mm.utils import prepare_cpu_distributed
+from mte_mm.utils import destroy_distributed, prepare_cpu_distributed
 
 
 def parse_args(argv=None):
@@ -78,7 +78,10 @@ def main(argv=None):
     prepare_cpu_distributed(cfg, args.launcher)
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
               else RUNNERS.build(cfg))
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        destroy_distributed()
 
 
 if __name__ == '__main__':

@@ -1,3 +1,3 @@
-from .dist import prepare_cpu_distributed
+from .dist import destroy_distributed, prepare_cpu_distributed
 
-__all__ = ['prepare_cpu_distributed']
+__all__ = ['destroy_distributed', 'prepare_cpu_distributed']

@@ -52,3 +52,15 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def destroy_distributed() -> None:
+    """Tear the process group down before the interpreter exits.
+
+    Left alive, gloo's background threads can be torn down mid-use at exit
+    and abort a rank ("terminate called without an active exception"), which
+    fails a run that finished its work (seen on this CPU machine).
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
