@@ -23,6 +23,7 @@ from mmpretrain.registry import MODELS
 from mte_mm.models.backbones import extract_backbone, mmpretrain_vit_to_timm
 
 MTE_ARGS = ('num_aux_tokens', 'num_pooled_tokens', 'aux_attention',
+            'norm_intermediate',
             'aux_init_std')
 ATOL = 1e-5
 

@@ -46,6 +46,10 @@ class MTEVisionTransformer(VisionTransformer):
         aux_init_std (float): Std of the truncated-normal init of the
             auxiliary tokens (distinct inits make the ensemble members
             differ). Defaults to 0.02.
+        norm_intermediate (bool): Apply the final norm to the outputs of
+            every ``out_indices`` block, not only the last (DINO's linear
+            probe reads normed CLS tokens of the last n blocks). Defaults to
+            False (mmpretrain's behaviour).
         **kwargs: Arguments of :class:`mmpretrain.models.VisionTransformer`
             (``arch``, ``img_size``, ``patch_size``, ``out_type``, ...).
             ``with_cls_token`` must stay True (the global token).
@@ -57,6 +61,7 @@ class MTEVisionTransformer(VisionTransformer):
                  num_pooled_tokens: int = 4,
                  aux_attention: str = 'one_way',
                  aux_init_std: float = 0.02,
+                 norm_intermediate: bool = False,
                  **kwargs):
         if not kwargs.get('with_cls_token', True):
             raise ValueError('MTEVisionTransformer needs with_cls_token=True '
@@ -72,6 +77,7 @@ class MTEVisionTransformer(VisionTransformer):
         self.num_pooled_tokens = num_pooled_tokens
         self.aux_attention = aux_attention
         self.aux_init_std = aux_init_std
+        self.norm_intermediate = norm_intermediate
         # no parameter at all for N = 0, so the DINO baseline is a plain ViT
         self.aux_tokens = nn.Parameter(
             torch.zeros(1, num_aux_tokens, self.embed_dims)) \
@@ -119,7 +125,10 @@ class MTEVisionTransformer(VisionTransformer):
                 x = self.ln1(x)
                 aux = None if aux is None else self.ln1(aux)
             if collect and i in self.out_indices:
-                outs.append(self._format_output(x, hw))
+                normed = self.norm_intermediate and self.final_norm and \
+                    i != last
+                outs.append(self._format_output(
+                    self.ln1(x) if normed else x, hw))
         return x, aux, outs
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:

@@ -1,0 +1,3 @@
+from .concat_cls_neck import ConcatCLSNeck
+
+__all__ = ['ConcatCLSNeck']
