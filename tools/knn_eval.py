@@ -32,8 +32,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='kNN evaluation (mte_mm)')
     parser.add_argument('config', help='the pretraining config')
     parser.add_argument('checkpoint', help='a checkpoint of that config')
-    parser.add_argument('--data-root', help='folder with train/<class>/* and '
-                        'val/<class>/*; default: the config key knn_data_root')
+    parser.add_argument(
+        '--data-root', help='folder with train/<class>/* and val/<class>/*; '
+        'default: the config key knn_data_root, or mmpretrain dataset '
+        'configs in the keys knn_train_dataset and knn_val_dataset')
     parser.add_argument('--source', default='teacher',
                         choices=['teacher', 'student'])
     parser.add_argument('--tokens', default='all', choices=['global', 'all'],
@@ -76,7 +78,10 @@ def main(argv=None):
         model = model.cuda()
     data_root = args.data_root or cfg.get('knn_data_root')
     train_set, val_set = build_knn_datasets(
-        data_root, resize=args.resize, crop=args.crop)
+        data_root,
+        train=None if data_root else cfg.get('knn_train_dataset'),
+        val=None if data_root else cfg.get('knn_val_dataset'),
+        resize=args.resize, crop=args.crop)
     results = knn_diagnostics(
         model, train_set, val_set, source=args.source,
         with_aux=args.tokens == 'all', ks=args.ks,

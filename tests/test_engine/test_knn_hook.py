@@ -59,3 +59,23 @@ def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
     for name in one:
         for k in one[name]:
             assert two[name][k] == pytest.approx(one[name][k], abs=1e-6)
+
+
+def test_knn_eval_tool_with_dataset_configs(hooked_run, labelled_folder,
+                                            tmp_path):
+    """The memory bank and queries given as mmpretrain dataset configs."""
+    work_dir, _ = hooked_run
+    cfg = tmp_path / 'knn_cfg.py'
+    pipeline = ("[dict(type='LoadImageFromFile'), dict(type='Resize', "
+                "scale=64), dict(type='PackInputs')]")
+    cfg.write_text(
+        f"_base_ = ['{work_dir}/cfg.py']\n"
+        f"knn_train_dataset = dict(type='CustomDataset', data_root="
+        f"'{labelled_folder}', data_prefix='train', pipeline={pipeline})\n"
+        f"knn_val_dataset = dict(type='CustomDataset', data_root="
+        f"'{labelled_folder}', data_prefix='val', pipeline={pipeline})\n")
+    run_tool(['tools/knn_eval.py', cfg, work_dir / 'epoch_2.pth', '--tokens',
+              'global', '--ks', '3', '--num-workers', '0', '--out',
+              tmp_path / 'k.json', '--cfg-options', *TINY_MTE_ARCH])
+    result = json.loads((tmp_path / 'k.json').read_text())
+    assert set(result) == {'global'} and 0 <= result['global']['3'] <= 100
