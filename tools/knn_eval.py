@@ -17,7 +17,6 @@ import os.path as osp
 
 import mte_mm  # noqa: F401  (compat shims + registries)
 import torch
-from mmengine.config import Config, DictAction
 from mmengine.dist import get_dist_info, init_dist
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
@@ -25,7 +24,8 @@ from mmpretrain.registry import MODELS
 
 from mte_mm.evaluation import (build_knn_datasets, format_knn_table,
                                knn_diagnostics)
-from mte_mm.utils import destroy_distributed
+from mte_mm.utils import (add_launch_args, destroy_distributed, load_config,
+                          parse_launch_args)
 
 
 def parse_args(argv=None):
@@ -47,20 +47,13 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--num-workers', type=int, default=4)
     parser.add_argument('--out', help='JSON file for the results')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     if args.launcher != 'none':
         if torch.cuda.is_available():
             init_dist(args.launcher)

@@ -7,15 +7,14 @@ On a machine without CUDA the pytorch launcher runs on gloo (see
 ``mte_mm.utils.prepare_cpu_distributed``).
 """
 import argparse
-import os
 import os.path as osp
 
 import mte_mm  # noqa: F401  (compat shims + registries, before the config)
-from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mte_mm.utils import destroy_distributed, prepare_cpu_distributed
+from mte_mm.utils import (add_launch_args, destroy_distributed, load_config,
+                          parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -32,21 +31,12 @@ def parse_args(argv=None):
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by actual / base batch size')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config keys, e.g. model.backbone.depth=2')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser, argv)
 
 
-def merge_args(cfg: Config, args) -> Config:
+def merge_args(cfg, args):
     """Apply command-line options to the config (as mmpretrain's tool does)."""
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
@@ -74,7 +64,7 @@ def merge_args(cfg: Config, args) -> Config:
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = merge_args(Config.fromfile(args.config), args)
+    cfg = merge_args(load_config(args.config, args.cfg_options), args)
     prepare_cpu_distributed(cfg, args.launcher)
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
               else RUNNERS.build(cfg))
