@@ -20,9 +20,12 @@ def main() -> None:
     assert torch.allclose(out.flatten(), feat.mean().view(1)), out
 
     import mmdet
+    import mmdet.models  # noqa: F401  (the model zoo imports more deps)
     import mmengine
     import mmpretrain
+    import mmpretrain.models  # noqa: F401
     import mmseg
+    import mmseg.models  # noqa: F401
     import mte_mm
     print(f'ok: torch {torch.__version__}, mmcv {mmcv.__version__} (ops), '
           f'mmengine {mmengine.__version__}, mmpretrain {mmpretrain.__version__}, '

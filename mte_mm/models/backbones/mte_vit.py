@@ -10,12 +10,15 @@ from mmpretrain.models.utils import resize_pos_embed
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+from ...registry import MODELS as MTE_MODELS
+
 from ..layers.attention_pooling import AttentionPooling
 from ..layers.aux_token_attention import full_block, one_way_block
 
 AUX_ATTENTION_MODES = ('one_way', 'full')
 
 
+@MTE_MODELS.register_module()  # type='mte_mm.MTEVisionTransformer' anywhere
 @MODELS.register_module()
 class MTEVisionTransformer(VisionTransformer):
     """mmpretrain ViT plus MTE's auxiliary CLS tokens and pooled tokens.

@@ -1,0 +1,3 @@
+from .vit_layer_decay import ViTLayerDecayOptimWrapperConstructor
+
+__all__ = ['ViTLayerDecayOptimWrapperConstructor']

@@ -1,0 +1,148 @@
+"""ADE20K UperNet config on a generated ADE20K-format dataset: trains,
+evaluates mIoU, loads the exported backbone; layer-wise lr decay."""
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+from mmengine.registry import init_default_scope
+from PIL import Image
+
+from ..conftest import REPO, run_tool
+
+sys.path.insert(0, str(REPO / 'tools'))
+import export_backbone  # noqa: E402
+
+CONFIG = 'configs/seg/upernet_mte_vitb_ade20k_512x512_160k.py'
+DIMS, LAYERS = 32, 4
+ARCH = {'model.backbone.arch.embed_dims': DIMS,
+        'model.backbone.arch.num_layers': LAYERS,
+        'model.backbone.arch.num_heads': 2,
+        'model.backbone.arch.feedforward_channels': 64}
+
+
+@pytest.fixture(scope='module')
+def exported(tmp_path_factory):
+    """A tiny MTE-DINO (224 px, 16 px patches, 4 blocks) exported."""
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(str(REPO / 'configs/mte_dino_vits.py'))
+    cfg.merge_from_dict(dict(ARCH, **{
+        'model.head.in_channels': DIMS, 'model.head.out_channels': 64,
+        'model.head.hidden_channels': 32, 'model.head.bottleneck_channels': 16,
+        'model.loss.out_channels': 64}))
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    out = tmp_path_factory.mktemp('exported_seg')
+    torch.save({'state_dict': model.state_dict()}, out / 'mte.pth')
+    return export_backbone.export(cfg, str(out / 'mte.pth'), str(out))[
+        'mmpretrain']
+
+
+@pytest.fixture(scope='module')
+def ade_root(tmp_path_factory):
+    """ADEChallengeData2016 layout: jpg images, png labels 0..150 (0 is
+    'other', ignored via reduce_zero_label)."""
+    root = tmp_path_factory.mktemp('ade')
+    rng = np.random.RandomState(0)
+    for split, count in (('training', 3), ('validation', 2)):
+        (root / 'images' / split).mkdir(parents=True)
+        (root / 'annotations' / split).mkdir(parents=True)
+        for i in range(count):
+            label = np.kron(rng.randint(0, 151, (4, 4)),
+                            np.ones((16, 16), int)).astype(np.uint8)
+            image = rng.randint(0, 256, (64, 64, 3)).astype(np.uint8)
+            image[..., 0] = label  # make labels learnable from pixels
+            Image.fromarray(image).save(root / 'images' / split / f'{i}.jpg')
+            Image.fromarray(label).save(
+                root / 'annotations' / split / f'{i}.png')
+    return root
+
+
+def tiny_options(exported, ade_root):
+    options = [f'{k}={v}' for k, v in ARCH.items()] + [
+        'model.backbone.out_indices=[0,1,2,3]',
+        f'model.backbone.init_cfg.checkpoint={exported}',
+        f'model.neck.in_channels=[{DIMS},{DIMS},{DIMS},{DIMS}]',
+        f'model.neck.out_channels={DIMS}',
+        f'model.decode_head.in_channels=[{DIMS},{DIMS},{DIMS},{DIMS}]',
+        'model.decode_head.channels=16',
+        f'model.auxiliary_head.in_channels={DIMS}',
+        'model.auxiliary_head.channels=16',
+        'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+        'default_hooks.checkpoint.interval=2',
+        'default_hooks.logger.interval=1']
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        options += [f'{loader}.dataset.data_root={ade_root}',
+                    f'{loader}.num_workers=0',
+                    f'{loader}.persistent_workers=False']
+    return options
+
+
+def test_upernet_trains_and_reports_miou(exported, ade_root, tmp_path):
+    proc = run_tool(['tools/train.py', CONFIG, '--work-dir', tmp_path,
+                     '--cfg-options', *tiny_options(exported, ade_root)])
+    log = proc.stdout + proc.stderr
+    assert f'Loads checkpoint by local backend from path: {exported}' in log
+    assert 'Iter(train) [2/2]' in log
+    assert 'mIoU' in log and (tmp_path / 'iter_2.pth').is_file()
+
+
+def build_segmentor(exported, ade_root):
+    import mte_mm  # noqa: F401
+    from mmseg.registry import MODELS
+    cfg = Config.fromfile(str(REPO / CONFIG))
+    cfg.merge_from_dict(dict(
+        o.split('=', 1) for o in tiny_options(exported, ade_root)
+        if not o.startswith(('model.neck.in', 'model.decode_head.in',
+                             'model.backbone.out_indices'))))
+    cfg.merge_from_dict({
+        'model.backbone.out_indices': [0, 1, 2, 3],
+        'model.backbone.arch.embed_dims': DIMS,
+        'model.backbone.arch.num_layers': LAYERS,
+        'model.backbone.arch.num_heads': 2,
+        'model.backbone.arch.feedforward_channels': 64,
+        'model.neck.in_channels': [DIMS] * 4, 'model.neck.out_channels': DIMS,
+        'model.decode_head.in_channels': [DIMS] * 4,
+        'model.decode_head.channels': 16,
+        'model.auxiliary_head.in_channels': DIMS,
+        'model.auxiliary_head.channels': 16})
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return cfg, model
+
+
+def test_backbone_after_init_equals_the_export(exported, ade_root):
+    from mmpretrain.models.utils import resize_pos_embed
+    _, model = build_segmentor(exported, ade_root)
+    weights = torch.load(exported, weights_only=False)['state_dict']
+    state = model.backbone.state_dict()
+    # final_norm=False: dense features are not normed, ln1 is not used
+    assert set(weights) - set(state) == {'ln1.weight', 'ln1.bias'}
+    for key in set(weights) & set(state):
+        value = weights[key]
+        if key == 'pos_embed':  # 14 x 14 at 224 px -> 32 x 32 at 512 px
+            value = resize_pos_embed(value, (14, 14), (32, 32), 'bicubic', 1)
+        torch.testing.assert_close(state[key], value, msg=key)
+
+
+def test_layer_wise_decay_learning_rates(exported, ade_root):
+    from mmengine.optim import build_optim_wrapper
+    cfg, model = build_segmentor(exported, ade_root)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    lr_of = {}
+    for group in optim.optimizer.param_groups:
+        for name in group['param_names']:
+            lr_of[name] = (group['lr'], group['weight_decay'])
+    base, rate = 1e-4, 0.65
+    assert lr_of['backbone.patch_embed.projection.weight'] == pytest.approx(
+        (base * rate**(LAYERS + 1), 0.05))
+    assert lr_of['backbone.layers.1.attn.qkv.weight'] == pytest.approx(
+        (base * rate**(LAYERS - 1), 0.05))
+    assert lr_of['backbone.layers.1.attn.qkv.bias'] == pytest.approx(
+        (base * rate**(LAYERS - 1), 0.0))
+    assert lr_of['backbone.pos_embed'][1] == 0.0
+    assert lr_of['decode_head.conv_seg.weight'] == pytest.approx((base, 0.05))
