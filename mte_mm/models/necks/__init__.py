@@ -1,3 +1,4 @@
 from .concat_cls_neck import ConcatCLSNeck
+from .simple_feature_pyramid import SimpleFeaturePyramid
 
-__all__ = ['ConcatCLSNeck']
+__all__ = ['ConcatCLSNeck', 'SimpleFeaturePyramid']
