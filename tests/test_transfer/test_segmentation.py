@@ -88,6 +88,13 @@ def test_upernet_trains_and_reports_miou(exported, ade_root, tmp_path):
     assert f'Loads checkpoint by local backend from path: {exported}' in log
     assert 'Iter(train) [2/2]' in log
     assert 'mIoU' in log and (tmp_path / 'iter_2.pth').is_file()
+    # and tools/test.py evaluates the trained checkpoint
+    out = tmp_path / 'metrics.json'
+    run_tool(['tools/test.py', CONFIG, tmp_path / 'iter_2.pth', '--work-dir',
+              tmp_path / 'test', '--out', out, '--cfg-options',
+              *tiny_options(exported, ade_root)])
+    import json
+    assert 0.0 <= json.loads(out.read_text())['mIoU'] <= 100.0
 
 
 def build_segmentor(exported, ade_root):
