@@ -72,3 +72,32 @@ def labelled_folder(tmp_path_factory):
         write_images(root / split / 'bright', count, (165, 256),
                      seed=10 + len(split))
     return root
+
+
+def export_tiny_mte(out_dir, num_layers=2, embed_dims=32):
+    """Save a tiny randomly initialised MTE-DINO checkpoint (224 px, 16 px
+    patches unless overridden) and export its teacher with
+    tools/export_backbone.py; returns the plain mmpretrain ViT path."""
+    import sys
+
+    import torch
+    from mmengine.config import Config
+    from mmengine.logging import MessageHub
+    from mmpretrain.registry import MODELS
+    sys.path.insert(0, str(REPO / 'tools'))
+    import export_backbone
+    cfg = Config.fromfile(str(REPO / 'configs/mte_dino_vits.py'))
+    cfg.merge_from_dict({
+        'model.backbone.arch.embed_dims': embed_dims,
+        'model.backbone.arch.num_layers': num_layers,
+        'model.backbone.arch.num_heads': 2,
+        'model.backbone.arch.feedforward_channels': 2 * embed_dims,
+        'model.head.in_channels': embed_dims, 'model.head.out_channels': 64,
+        'model.head.hidden_channels': 32, 'model.head.bottleneck_channels': 16,
+        'model.loss.out_channels': 64})
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    torch.save({'state_dict': model.state_dict()}, out_dir / 'mte.pth')
+    return export_backbone.export(cfg, str(out_dir / 'mte.pth'),
+                                  str(out_dir))['mmpretrain']

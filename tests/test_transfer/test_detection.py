@@ -2,19 +2,12 @@
 generated COCO-format dataset: train 2 iterations, evaluate bbox and segm
 AP with CocoMetric, load the exported backbone."""
 import json
-import sys
 
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
-from mmengine.logging import MessageHub
 from PIL import Image
 
-from ..conftest import REPO, run_tool
-
-sys.path.insert(0, str(REPO / 'tools'))
-import export_backbone  # noqa: E402
+from ..conftest import export_tiny_mte, run_tool
 
 DIMS = 32
 ARCH = {'model.backbone.arch.embed_dims': DIMS,
@@ -25,19 +18,8 @@ ARCH = {'model.backbone.arch.embed_dims': DIMS,
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(str(REPO / 'configs/mte_dino_vits.py'))
-    cfg.merge_from_dict(dict(ARCH, **{
-        'model.head.in_channels': DIMS, 'model.head.out_channels': 64,
-        'model.head.hidden_channels': 32, 'model.head.bottleneck_channels': 16,
-        'model.loss.out_channels': 64}))
-    MessageHub.get_current_instance().update_info('max_iters', 10)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    out = tmp_path_factory.mktemp('exported_det')
-    torch.save({'state_dict': model.state_dict()}, out / 'mte.pth')
-    return export_backbone.export(cfg, str(out / 'mte.pth'), str(out))[
-        'mmpretrain']
+    return export_tiny_mte(tmp_path_factory.mktemp('exported'),
+                           num_layers=2)
 
 
 @pytest.fixture(scope='module')

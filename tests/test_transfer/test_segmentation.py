@@ -1,19 +1,13 @@
 """ADE20K UperNet config on a generated ADE20K-format dataset: trains,
 evaluates mIoU, loads the exported backbone; layer-wise lr decay."""
-import sys
-
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from ..conftest import REPO, run_tool
-
-sys.path.insert(0, str(REPO / 'tools'))
-import export_backbone  # noqa: E402
+from ..conftest import REPO, export_tiny_mte, run_tool
 
 CONFIG = 'configs/seg/upernet_mte_vitb_ade20k_512x512_160k.py'
 DIMS, LAYERS = 32, 4
@@ -25,20 +19,8 @@ ARCH = {'model.backbone.arch.embed_dims': DIMS,
 
 @pytest.fixture(scope='module')
 def exported(tmp_path_factory):
-    """A tiny MTE-DINO (224 px, 16 px patches, 4 blocks) exported."""
-    from mmpretrain.registry import MODELS
-    cfg = Config.fromfile(str(REPO / 'configs/mte_dino_vits.py'))
-    cfg.merge_from_dict(dict(ARCH, **{
-        'model.head.in_channels': DIMS, 'model.head.out_channels': 64,
-        'model.head.hidden_channels': 32, 'model.head.bottleneck_channels': 16,
-        'model.loss.out_channels': 64}))
-    MessageHub.get_current_instance().update_info('max_iters', 10)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    out = tmp_path_factory.mktemp('exported_seg')
-    torch.save({'state_dict': model.state_dict()}, out / 'mte.pth')
-    return export_backbone.export(cfg, str(out / 'mte.pth'), str(out))[
-        'mmpretrain']
+    return export_tiny_mte(tmp_path_factory.mktemp('exported'),
+                           num_layers=LAYERS)
 
 
 @pytest.fixture(scope='module')
