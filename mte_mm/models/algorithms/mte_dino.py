@@ -22,8 +22,9 @@ class MTEDINO(BaseSelfSupervisor):
     global token also learns the teacher's ensemble of auxiliary slots.
 
     Slots are ``[g, a_1..a_N, p_1..p_K]`` (S = 1 + N + K). For each slot j,
-    student slot j on every view learns the teacher's centred, sharpened slot
-    j on the other global views (DINO's cross-view pairs). Distillation: the
+    student slot j on every view (auxiliary and pooled slots: the views set by
+    ``aux_loss_views``) learns the teacher's centred, sharpened slot j on the
+    other global views (DINO's cross-view pairs). Distillation: the
     student's global token on every view learns
     ``E(v) = mean_{j in ensemble} P_t(j, v)`` of the other global views.
     ``loss = mean_j L_j + distill_weight * L_distill``; logged as
