@@ -25,6 +25,12 @@ def parse_args(argv=None):
     return parse_launch_args(parser, argv)
 
 
+def test(cfg):
+    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
+              else RUNNERS.build(cfg))
+    return runner.test(), runner.rank
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
@@ -38,11 +44,11 @@ def main(argv=None):
         cfg.work_dir = osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0])
     prepare_cpu_distributed(cfg, args.launcher)
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
-              else RUNNERS.build(cfg))
     try:
-        metrics = runner.test()
-        if args.out and runner.rank == 0:
+        # the Runner (and its DDP wrapper, which holds the process group) is
+        # freed when test() returns, before the group is destroyed
+        metrics, rank = test(cfg)
+        if args.out and rank == 0:
             from mmengine.fileio import dump
             tmp = f'{args.out}.tmp'
             dump(metrics, tmp,

@@ -62,14 +62,20 @@ def merge_args(cfg, args):
     return cfg
 
 
+def train(cfg) -> None:
+    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
+              else RUNNERS.build(cfg))
+    runner.train()
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config, args.cfg_options), args)
     prepare_cpu_distributed(cfg, args.launcher)
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg
-              else RUNNERS.build(cfg))
     try:
-        runner.train()
+        # the Runner (and its DDP wrapper, which holds the process group) is
+        # freed when train() returns, before the group is destroyed
+        train(cfg)
     finally:
         destroy_distributed()
 

@@ -7,6 +7,7 @@ device is present we initialise a gloo process group ourselves (the Runner then
 skips ``init_dist``) and wrap with ``device_ids=None``. With CUDA available
 nothing is changed.
 """
+import gc
 import os
 
 import torch
@@ -57,10 +58,13 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
 def destroy_distributed() -> None:
     """Tear the process group down before the interpreter exits.
 
-    Left alive, gloo's background threads can be torn down mid-use at exit
-    and abort a rank ("terminate called without an active exception"), which
-    fails a run that finished its work (seen on this CPU machine).
+    Left to interpreter shutdown, gloo's worker threads can be destroyed while
+    still joinable and abort a rank ("terminate called without an active
+    exception") after the run finished its work (seen on this CPU machine).
+    Call it after the objects holding the group (the Runner's DDP wrapper)
+    are freed; they keep the group alive otherwise.
     """
+    gc.collect()
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
