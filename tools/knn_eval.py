@@ -24,8 +24,9 @@ from mmpretrain.registry import MODELS
 
 from mte_mm.evaluation import (build_knn_datasets, format_knn_table,
                                knn_diagnostics)
-from mte_mm.utils import (add_launch_args, destroy_distributed, load_config,
-                          parse_launch_args)
+from mte_mm.utils import (add_launch_args, destroy_distributed,
+                          exit_after_cpu_distributed, load_config,
+                          parse_launch_args, prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -54,11 +55,9 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
-    if args.launcher != 'none':
-        if torch.cuda.is_available():
-            init_dist(args.launcher)
-        else:
-            torch.distributed.init_process_group('gloo')
+    if args.launcher != 'none' and not prepare_cpu_distributed(
+            cfg, args.launcher):
+        init_dist(args.launcher)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model_cfg = cfg.model
     if cfg.get('data_preprocessor') is not None:  # as the Runner does
@@ -100,3 +99,4 @@ if __name__ == '__main__':
         main()
     finally:
         destroy_distributed()
+    exit_after_cpu_distributed()

@@ -13,7 +13,8 @@ import mte_mm  # noqa: F401  (compat shims + registries, before the config)
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mte_mm.utils import (add_launch_args, destroy_distributed, load_config,
+from mte_mm.utils import (add_launch_args, destroy_distributed,
+                          exit_after_cpu_distributed, load_config,
                           parse_launch_args, prepare_cpu_distributed)
 
 
@@ -82,3 +83,4 @@ def main(argv=None):
 
 if __name__ == '__main__':
     main()
+    exit_after_cpu_distributed()

@@ -1,5 +1,7 @@
 from .cli import add_launch_args, load_config, parse_launch_args
-from .dist import destroy_distributed, prepare_cpu_distributed
+from .dist import (destroy_distributed, exit_after_cpu_distributed,
+                   prepare_cpu_distributed)
 
-__all__ = ['add_launch_args', 'destroy_distributed', 'load_config',
-           'parse_launch_args', 'prepare_cpu_distributed']
+__all__ = ['add_launch_args', 'destroy_distributed',
+           'exit_after_cpu_distributed', 'load_config', 'parse_launch_args',
+           'prepare_cpu_distributed']
