@@ -26,27 +26,14 @@ def _rcnn(iou):
         mask_size=28, pos_weight=-1, debug=False)
 
 
+# The RoI extractors and the mask head are inherited from the Mask R-CNN base.
 model = dict(
     type='CascadeRCNN',
     roi_head=dict(
-        _delete_=True,
         type='CascadeRoIHead',
         num_stages=3,
         stage_loss_weights=[1, 0.5, 0.25],
-        bbox_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=0),
-            out_channels=256, featmap_strides=[4, 8, 16, 32]),
         bbox_head=[_stage([0.1, 0.1, 0.2, 0.2]),
                    _stage([0.05, 0.05, 0.1, 0.1]),
-                   _stage([0.033, 0.033, 0.067, 0.067])],
-        mask_roi_extractor=dict(
-            type='SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=0),
-            out_channels=256, featmap_strides=[4, 8, 16, 32]),
-        mask_head=dict(
-            type='FCNMaskHead', num_convs=4, in_channels=256,
-            conv_out_channels=256, num_classes=80,
-            loss_mask=dict(type='CrossEntropyLoss', use_mask=True,
-                           loss_weight=1.0))),
+                   _stage([0.033, 0.033, 0.067, 0.067])]),
     train_cfg=dict(rcnn=[_rcnn(0.5), _rcnn(0.6), _rcnn(0.7)]))
