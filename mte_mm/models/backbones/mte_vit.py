@@ -191,9 +191,7 @@ class MTEVisionTransformer(VisionTransformer):
             return qkv.reshape(*t.shape[:2], 3, attn.num_heads,
                                -1).permute(2, 0, 3, 1, 4).unbind(0)
 
-        q, k, _ = heads(x)
-        scale = q.shape[-1]**-0.5
-        num_main = x.shape[1]
+        scale = attn.head_dims**-0.5
         if self.aux_attention == 'full':
             q_all, k_all, _ = heads(torch.cat([x[:, :1], aux, x[:, 1:]], 1))
             probs = (q_all @ k_all.transpose(-1, -2) * scale).softmax(-1)
@@ -201,12 +199,13 @@ class MTEVisionTransformer(VisionTransformer):
             patch = probs[..., 1 + n:]
             global_map, aux_maps = patch[:, :, 0], patch[:, :, 1:1 + n]
         else:
+            q, k, _ = heads(x)
             global_map = (q[:, :, :1] @ k.transpose(-1, -2) * scale).softmax(
                 -1)[:, :, 0, 1:]
             q_a, k_a, _ = heads(aux)
             scores = torch.cat([q_a @ k.transpose(-1, -2),
                                 (q_a * k_a).sum(-1, keepdim=True)], -1)
-            aux_maps = (scores * scale).softmax(-1)[..., 1:num_main]
+            aux_maps = (scores * scale).softmax(-1)[..., 1:x.shape[1]]
         return dict(global_map=global_map.mean(1), aux=aux_maps.mean(1),
                     pooled=self.forward_tokens(images)['pool_weights'],
                     patch_resolution=hw)
