@@ -9,6 +9,7 @@
 #   MTE_VENV   virtualenv to create/use              (default: <repo>/.venv)
 #   MTE_CACHE  where the compiled mmcv wheel is kept (default: ${XDG_CACHE_HOME:-~/.cache}/mte_mm)
 #   PYTHON     interpreter used to create the venv   (default: python3.11, else python3)
+#   MTE_NEED_GB free disk space required before a fresh install (default: 8)
 #
 # mmcv 2.1.0 ships no wheel for torch 2.14, so it is compiled from its sdist with ops (~12 min on 2 cores).
 # The wheel is cached under a key of mmcv + torch + Python versions: pip's own wheel cache is keyed by the
@@ -24,6 +25,19 @@ VENV="${MTE_VENV:-$ROOT/.venv}"
 CACHE="${MTE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mte_mm}"
 MMCV_VERSION=2.1.0
 log() { printf '[setup_env] %s\n' "$*" >&2; }
+
+# A fresh stack takes ~6.3 GB (torch 2.14.1 is a CUDA build: 5.5 GB of it) plus ~1 GB while mmcv compiles.
+# Fail up front with the numbers rather than halfway through pip with ENOSPC.
+NEED_GB="${MTE_NEED_GB:-8}"
+if [ ! -d "$VENV/lib" ] || ! ls -d "$VENV"/lib/python*/site-packages/torch >/dev/null 2>&1; then
+  probe="$VENV"; while [ ! -d "$probe" ]; do probe="$(dirname "$probe")"; done
+  free_kb="$(df -Pk "$probe" | awk 'NR==2 {print $4}')"
+  if [ "$free_kb" -lt $((NEED_GB * 1024 * 1024)) ]; then
+    echo "[setup_env] error: installing the stack into $VENV needs about ${NEED_GB} GiB free on the disk holding" \
+         "$probe, but only $((free_kb / 1024)) MiB are free. Free some space, or point MTE_VENV at another disk." >&2
+    exit 1
+  fi
+fi
 
 if [ ! -x "$VENV/bin/python" ]; then
   py="${PYTHON:-$(command -v python3.11 || command -v python3)}"
@@ -61,7 +75,7 @@ if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
     rm -rf "$work"; trap - EXIT
   fi
   log "installing mmcv from $wheel_dir and the pinned OpenMMLab stack"
-    pipi "$wheel_dir"/mmcv-*.whl -r "$ROOT/requirements/openmmlab.txt" -r "$ROOT/requirements/tests.txt"
+  pipi "$wheel_dir"/mmcv-*.whl -r "$ROOT/requirements/openmmlab.txt" -r "$ROOT/requirements/tests.txt"
   pipi --no-deps --no-build-isolation -e "$ROOT"
   echo "$stamp_src" > "$stamp_file"
 else
