@@ -27,6 +27,24 @@ def run_tool(args, cwd=REPO, timeout=600, env=None):
     return proc
 
 
+def stock_tool(package, name):
+    """A stock OpenMMLab tool as its wheel ships it (``<pkg>/.mim/tools``,
+    what ``mim train`` runs), e.g. ``stock_tool('mmdet', 'train.py')``."""
+    import importlib
+    path = Path(importlib.import_module(package).__file__).parent / '.mim' \
+        / 'tools' / name
+    assert path.is_file(), f'{package} wheel has no {path}'
+    return path
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
 @pytest.fixture(scope='session')
 def repo():
     return REPO

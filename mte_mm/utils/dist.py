@@ -4,8 +4,10 @@ mmengine 0.10.7 assumes CUDA for ``launcher='pytorch'``: ``init_dist`` calls
 ``torch.cuda.set_device`` and ``Runner.wrap_model`` builds DDP with
 ``device_ids=[LOCAL_RANK]``, which DDP rejects for a CPU module. When no CUDA
 device is present we initialise a gloo process group ourselves (the Runner then
-skips ``init_dist``) and wrap with ``device_ids=None``. With CUDA available
-nothing is changed.
+skips ``init_dist``) and wrap with ``device_ids=None``; ``SyncBN`` (which
+torch runs on GPUs only) becomes ``mte_mm.CPUSyncBN``, the same statistics
+over all processes computed with gloo all-reduces. With CUDA available nothing
+is changed.
 """
 import gc
 import logging
@@ -15,6 +17,10 @@ import sys
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
+from mmengine.logging import print_log
+
+# norm layers that only run on GPUs (torch's SyncBatchNorm, mmcv's MMSyncBN)
+GPU_ONLY_SYNC_NORMS = ('SyncBN', 'MMSyncBN')
 
 # set when prepare_cpu_distributed() set up a gloo group for a CPU-only run
 _CPU_GROUP = False
@@ -30,6 +36,10 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
 
     Returns:
         bool: Whether a CPU process group is in use.
+
+    Raises:
+        RuntimeError: For a launcher other than ``pytorch``, or when the
+            environment variables that torchrun sets are missing.
     """
     if launcher == 'none' or torch.cuda.is_available():
         return False
@@ -59,7 +69,36 @@ def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
     # None: DDP keeps the module on the CPU instead of a CUDA device index.
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
+    swapped = replace_sync_norms(cfg.get('model'))
+    if swapped:
+        print_log(
+            f'CPU process group: {swapped} SyncBN layer config(s) use '
+            'mte_mm.CPUSyncBN (torch.nn.SyncBatchNorm runs on GPUs only)',
+            logger='current')
     return True
+
+
+def replace_sync_norms(node, new_type: str = 'mte_mm.CPUSyncBN') -> int:
+    """Replace GPU-only synchronised norm types in a (model) config, in place.
+
+    Args:
+        node: A config node: a dict, a list/tuple of nodes, or a leaf.
+        new_type (str): The norm type to use instead.
+
+    Returns:
+        int: How many norm configs were changed.
+    """
+    count = 0
+    if isinstance(node, dict):
+        if node.get('type') in GPU_ONLY_SYNC_NORMS:
+            node['type'] = new_type
+            count += 1
+        for value in node.values():
+            count += replace_sync_norms(value, new_type)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            count += replace_sync_norms(value, new_type)
+    return count
 
 
 def destroy_distributed() -> None:
