@@ -5,9 +5,10 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from ..conftest import export_tiny_mte, run_tool
+from ..conftest import export_tiny_mte, free_port, run_tool, stock_tool
 
 DIMS = 32
 ARCH = {'model.backbone.arch.embed_dims': DIMS,
@@ -95,3 +96,39 @@ def test_detector_trains_and_reports_bbox_and_segm_ap(
     assert f'Loads checkpoint by local backend from path: {exported}' in log
     assert 'coco/bbox_mAP:' in log and 'coco/segm_mAP:' in log
     assert '[2/2]' in log  # two training iterations ran
+
+
+MASK_RCNN = 'configs/det/mask_rcnn_mte_vitb_sfp_lsj_100e_coco.py'
+MASK_RCNN_2_ITERS = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+                     'default_hooks.checkpoint.interval=2']
+
+
+def test_stock_mmdet_tools_train_and_test(exported, coco_root, tmp_path):
+    """mmdet's own tools/train.py and tools/test.py run our config as is
+    (its custom_imports pull in mte_mm and its compat shims)."""
+    cfg_options = ['--cfg-options',
+                   *options(exported, coco_root, ['bbox_head']),
+                   *MASK_RCNN_2_ITERS]
+    proc = run_tool([stock_tool('mmdet', 'train.py'), MASK_RCNN,
+                     '--work-dir', tmp_path, *cfg_options], timeout=900)
+    log = proc.stdout + proc.stderr
+    assert f'Loads checkpoint by local backend from path: {exported}' in log
+    assert '[2/2]' in log and 'coco/segm_mAP:' in log
+    proc = run_tool([stock_tool('mmdet', 'test.py'), MASK_RCNN,
+                     tmp_path / 'iter_2.pth', '--work-dir', tmp_path / 'test',
+                     *cfg_options], timeout=900)
+    log = proc.stdout + proc.stderr
+    assert 'coco/bbox_mAP:' in log and 'coco/segm_mAP:' in log
+
+
+def test_mask_rcnn_two_cpu_processes(exported, coco_root, tmp_path):
+    proc = run_tool(['bash', 'tools/dist_train.sh', MASK_RCNN, '2',
+                     '--work-dir', tmp_path, '--cfg-options',
+                     *options(exported, coco_root, ['bbox_head']),
+                     *MASK_RCNN_2_ITERS],
+                    env={'PORT': str(free_port())}, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert 'GPU number: 2' in log  # mmengine's name for the world size
+    assert '[2/2]' in log and 'coco/segm_mAP:' in log
+    assert torch.load(tmp_path / 'iter_2.pth',
+                      weights_only=False)['meta']['iter'] == 2
