@@ -132,3 +132,12 @@ def test_mask_rcnn_two_cpu_processes(exported, coco_root, tmp_path):
     assert '[2/2]' in log and 'coco/segm_mAP:' in log
     assert torch.load(tmp_path / 'iter_2.pth',
                       weights_only=False)['meta']['iter'] == 2
+    # and tools/dist_test.sh evaluates it, CocoMetric gathering both ranks
+    out = tmp_path / 'metrics.json'
+    run_tool(['bash', 'tools/dist_test.sh', MASK_RCNN, tmp_path / 'iter_2.pth',
+              '2', '--work-dir', tmp_path / 'test', '--out', out,
+              '--cfg-options', *options(exported, coco_root, ['bbox_head'])],
+             env={'PORT': str(free_port())}, timeout=900)
+    metrics = json.loads(out.read_text())
+    for key in ('coco/bbox_mAP', 'coco/segm_mAP'):
+        assert -1.0 <= metrics[key] <= 1.0  # CocoMetric: -1 for "no GT"
