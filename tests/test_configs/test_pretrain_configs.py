@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from ..conftest import TINY_MTE_ARCH as TINY_ARCH
-from ..conftest import run_tool
+from ..conftest import free_port, run_tool
 
 
 
@@ -80,7 +80,7 @@ def test_mte_dino_two_cpu_processes(image_folder, tmp_path):
     proc = run_tool(['bash', 'tools/dist_train.sh', 'configs/mte_dino_vits.py',
                      '2', '--work-dir', tmp_path, '--cfg-options',
                      *options(image_folder, 1),
-                     'train_dataloader.batch_size=1'], env={'PORT': '29613'})
+                     'train_dataloader.batch_size=1'], env={'PORT': str(free_port())})
     log = proc.stdout + proc.stderr
     assert 'GPU number: 2' in log  # mmengine's name for the world size
     # 6 images, 3 per process, 1 per step: 3 iterations per epoch

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from ..conftest import REPO, TINY_MTE_ARCH, run_tool
+from ..conftest import REPO, TINY_MTE_ARCH, free_port, run_tool
 
 
 @pytest.fixture(scope='module')
@@ -53,7 +53,7 @@ def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
     # dark vs bright noise is told apart by any sensible feature
     assert one['global']['3'] >= 75.0
     run_tool(['python', '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-              '--master_port', '29641', 'tools/knn_eval.py', *common,
+              '--master_port', str(free_port()), 'tools/knn_eval.py', *common,
               '--launcher', 'pytorch', '--out', tmp_path / 'two.json'])
     two = json.loads((tmp_path / 'two.json').read_text())
     for name in one:

@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from ..conftest import run_tool
+from ..conftest import free_port, run_tool
 
 TINY = 'configs/tiny/vit_tiny_digits_cls.py'
 
@@ -29,7 +29,7 @@ def test_test_tool_reports_metric(tiny_cls_run, tmp_path):
 def test_dist_train_two_cpu_processes(tmp_path):
     proc = run_tool(['bash', 'tools/dist_train.sh', TINY, '2',
                      '--work-dir', tmp_path],
-                    env={'PORT': '29611'})
+                    env={'PORT': str(free_port())})
     log = proc.stdout + proc.stderr
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
@@ -39,5 +39,5 @@ def test_dist_train_two_cpu_processes(tmp_path):
     # A 2-process run and its single-process test agree on the dataset size.
     run_tool(['bash', 'tools/dist_test.sh', TINY, tmp_path / 'iter_2.pth', '2',
               '--work-dir', tmp_path / 'test', '--out', tmp_path / 'm.json'],
-             env={'PORT': '29612'})
+             env={'PORT': str(free_port())})
     assert 'accuracy/top1' in json.loads((tmp_path / 'm.json').read_text())

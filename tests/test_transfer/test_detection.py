@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from ..conftest import export_tiny_mte, free_port, run_tool, stock_tool
+from ..conftest import (export_tiny_mte, free_port, run_tool,
+                        stock_tool)
 
 DIMS = 32
 ARCH = {'model.backbone.arch.embed_dims': DIMS,
@@ -53,6 +54,8 @@ def coco_root(tmp_path_factory):
 def options(exported, coco_root, heads):
     opts = [f'{k}={v}' for k, v in ARCH.items()] + [
         'model.backbone.out_indices=[1]',
+        # Mask R-CNN: block 0 windowed, block 1 global (Cascade: no windows)
+        'model.backbone.global_attn_indices=[1]',
         f'model.backbone.init_cfg.checkpoint={exported}',
         f'model.neck.in_channels={DIMS}', f'model.neck.out_channels={DIMS}',
         f'model.rpn_head.in_channels={DIMS}',

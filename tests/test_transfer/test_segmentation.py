@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 from PIL import Image
 
-from ..conftest import REPO, export_tiny_mte, free_port, run_tool, stock_tool
+from ..conftest import (REPO, export_tiny_mte, free_port, run_tool,
+                        stock_tool)
 
 CONFIG = 'configs/seg/upernet_mte_vitb_ade20k_512x512_160k.py'
 DIMS, LAYERS = 32, 4
@@ -130,9 +131,10 @@ def build_segmentor(exported, ade_root):
         'model.decode_head.channels': 16,
         'model.auxiliary_head.in_channels': DIMS,
         'model.auxiliary_head.channels': 16})
-    init_default_scope('mmseg')
-    model = MODELS.build(cfg.model)
-    model.init_weights()
+    # a scope for this build only: a global one would leak into later tests
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model)
+        model.init_weights()
     return cfg, model
 
 
@@ -153,7 +155,8 @@ def test_backbone_after_init_equals_the_export(exported, ade_root):
 def test_layer_wise_decay_learning_rates(exported, ade_root):
     from mmengine.optim import build_optim_wrapper
     cfg, model = build_segmentor(exported, ade_root)
-    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
     lr_of = {}
     for group in optim.optimizer.param_groups:
         for name in group['param_names']:

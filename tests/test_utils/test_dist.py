@@ -4,6 +4,8 @@ from mmengine.config import Config
 
 from mte_mm.utils import prepare_cpu_distributed
 
+from ..conftest import free_port
+
 
 def _cfg():
     return Config(dict(env_cfg=dict(dist_cfg=dict(backend='nccl')),
@@ -35,8 +37,6 @@ def test_cpu_slurm_launcher_is_refused_clearly(monkeypatch):
 
 
 def test_sync_norms_become_cpu_sync_bn_only_for_cpu_groups(monkeypatch):
-    import socket
-
     import torch.distributed as dist
 
     from mte_mm.utils import dist as dist_utils
@@ -56,9 +56,7 @@ def test_sync_norms_become_cpu_sync_bn_only_for_cpu_groups(monkeypatch):
     assert gpu.model.decode_head.norm_cfg.type == 'SyncBN'
 
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
+    port = free_port()
     for key, value in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0',
                            MASTER_ADDR='127.0.0.1',
                            MASTER_PORT=str(port)).items():

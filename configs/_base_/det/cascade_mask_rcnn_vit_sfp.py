@@ -29,6 +29,8 @@ def _rcnn(iou):
 # The RoI extractors and the mask head are inherited from the Mask R-CNN base.
 model = dict(
     type='CascadeRCNN',
+    # iBOT's protocol fine-tunes with global attention in every block
+    backbone=dict(window_size=0, global_attn_indices=[]),
     roi_head=dict(
         type='CascadeRoIHead',
         num_stages=3,

@@ -1,7 +1,9 @@
 # Mask R-CNN with a plain ViT backbone and a simple feature pyramid (ViTDet,
 # Li et al., ECCV 2022): the last block's stride-16 map -> strides 4..32
 # (+ 64 for the RPN). Standard Mask R-CNN heads (mmdet 3.x settings).
-# Deviation from ViTDet: global attention in every block (no windows).
+# ViTDet's backbone: 14 x 14 window attention in all blocks but 2, 5, 8, 11
+# (global). Deviations: no relative position bias; the CLS token (ViTDet has
+# none) skips the window blocks (mte_mm/models/layers/window_attention.py).
 embed_dims = 768
 model = dict(
     type='MaskRCNN',
@@ -16,6 +18,7 @@ model = dict(
                   feedforward_channels=4 * embed_dims),
         img_size=1024, patch_size=16, drop_path_rate=0.1,
         out_indices=[11], out_type='featmap', final_norm=False,
+        window_size=14, global_attn_indices=[2, 5, 8, 11],
         init_cfg=dict(type='Pretrained', checkpoint=None)),
     neck=dict(type='mte_mm.SimpleFeaturePyramid', in_channels=embed_dims,
               out_channels=256, scale_factors=(4.0, 2.0, 1.0, 0.5),

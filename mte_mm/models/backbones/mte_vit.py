@@ -1,7 +1,7 @@
 """Vision Transformer with Multi-Token Enhancing tokens (MTE, Li et al.,
 "Multi-Token Enhancing for Vision Representation Learning", arXiv 2411.15787).
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.model.weight_init import trunc_normal_
@@ -14,6 +14,7 @@ from ...registry import MODELS as MTE_MODELS
 
 from ..layers.attention_pooling import AttentionPooling
 from ..layers.aux_token_attention import full_block, one_way_block
+from ..layers.window_attention import window_block
 
 AUX_ATTENTION_MODES = ('one_way', 'full')
 
@@ -53,6 +54,14 @@ class MTEVisionTransformer(VisionTransformer):
             every ``out_indices`` block, not only the last (DINO's linear
             probe reads normed CLS tokens of the last n blocks). Defaults to
             False (mmpretrain's behaviour).
+        window_size (int): For dense-task fine-tuning (ViTDet, Li et al.
+            2022): patch tokens of the blocks not in ``global_attn_indices``
+            attend within non-overlapping ``window_size`` x ``window_size``
+            windows (the CLS token skips those blocks). 0 (default): global
+            attention everywhere. Only :meth:`forward` supports windows.
+        global_attn_indices (Sequence[int]): Blocks that keep global
+            attention when ``window_size > 0`` (ViTDet, 12 blocks:
+            ``(2, 5, 8, 11)``). Defaults to ().
         **kwargs: Arguments of :class:`mmpretrain.models.VisionTransformer`
             (``arch``, ``img_size``, ``patch_size``, ``out_type``, ...).
             ``with_cls_token`` must stay True (the global token).
@@ -65,6 +74,8 @@ class MTEVisionTransformer(VisionTransformer):
                  aux_attention: str = 'one_way',
                  aux_init_std: float = 0.02,
                  norm_intermediate: bool = False,
+                 window_size: int = 0,
+                 global_attn_indices: Sequence[int] = (),
                  **kwargs):
         if not kwargs.get('with_cls_token', True):
             raise ValueError('MTEVisionTransformer needs with_cls_token=True '
@@ -81,6 +92,8 @@ class MTEVisionTransformer(VisionTransformer):
         self.aux_attention = aux_attention
         self.aux_init_std = aux_init_std
         self.norm_intermediate = norm_intermediate
+        self.window_size, self.global_attn_indices = self._check_windows(
+            window_size, global_attn_indices)
         # no parameter at all for N = 0, so the DINO baseline is a plain ViT
         self.aux_tokens = nn.Parameter(
             torch.zeros(1, num_aux_tokens, self.embed_dims)) \
@@ -89,6 +102,24 @@ class MTEVisionTransformer(VisionTransformer):
             trunc_normal_(self.aux_tokens, std=aux_init_std)
         self.pooling = (AttentionPooling(self.embed_dims, num_pooled_tokens)
                         if num_pooled_tokens > 0 else None)
+
+    def _check_windows(self, window_size: int,
+                       global_attn_indices: Sequence[int]):
+        depth = len(self.layers)
+        if window_size < 0:
+            raise ValueError(f'window_size must be >= 0, got {window_size}')
+        indices = []
+        for index in global_attn_indices:
+            if not -depth <= index < depth:
+                raise ValueError(
+                    f'global_attn_indices={list(global_attn_indices)}: '
+                    f'block {index} does not exist in a {depth}-block ViT')
+            indices.append(index % depth)
+        if window_size and self.aux_attention == 'full' and \
+                self.num_aux_tokens:
+            raise ValueError('window_size > 0 needs aux_attention='
+                             "'one_way' (or num_aux_tokens=0)")
+        return window_size, tuple(sorted(indices))
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -119,8 +150,17 @@ class MTEVisionTransformer(VisionTransformer):
         block = one_way_block if self.aux_attention == 'one_way' else full_block
         outs = []
         last = len(self.layers) - 1
+        if aux is not None and self.window_size:
+            raise RuntimeError(
+                'window attention (window_size > 0) is for dense-task '
+                'fine-tuning through forward(); auxiliary tokens need global '
+                'attention')
         for i, layer in enumerate(self.layers):
-            if aux is None:
+            if aux is None and self.window_size and \
+                    i not in self.global_attn_indices:
+                x = window_block(layer, x, hw, self.window_size,
+                                 self.num_extra_tokens)
+            elif aux is None:
                 x = layer(x)
             else:
                 x, aux = block(layer, x, aux)
@@ -179,6 +219,9 @@ class MTEVisionTransformer(VisionTransformer):
             dict: ``global_map`` (B, P), ``aux`` (B, N, P), ``pooled``
             (B, K, P) and ``patch_resolution`` (h, w).
         """
+        if self.window_size:
+            raise RuntimeError('last_layer_attention needs global attention '
+                               '(window_size=0)')
         images = x
         x, aux, hw = self._embed(x)
         block = one_way_block if self.aux_attention == 'one_way' else full_block

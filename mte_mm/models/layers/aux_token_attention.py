@@ -28,13 +28,15 @@ def aux_key_mask(num_main: int, num_aux: int, like: Tensor) -> Tensor:
     return mask
 
 
-def _split_heads(qkv: Tensor, num_heads: int) -> Tuple[Tensor, Tensor, Tensor]:
+def split_heads(qkv: Tensor, num_heads: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """``(B, L, 3C)`` qkv projections -> q, k, v of shape ``(B, H, L, C/H)``."""
     batch, length, _ = qkv.shape
     qkv = qkv.reshape(batch, length, 3, num_heads, -1).permute(2, 0, 3, 1, 4)
     return qkv[0], qkv[1], qkv[2]
 
 
-def _merge_heads(x: Tensor) -> Tensor:
+def merge_heads(x: Tensor) -> Tensor:
+    """``(B, H, L, C/H)`` -> ``(B, L, C)``."""
     batch, _, length, _ = x.shape
     return x.transpose(1, 2).reshape(batch, length, -1)
 
@@ -61,21 +63,26 @@ def one_way_block(layer: TransformerEncoderLayer, x_main: Tensor,
                                   'support v_shortcut')
     dropout_p = attn.attn_drop if attn.training else 0.
     # Main path: exactly mmpretrain's MultiheadAttention.forward on x_main.
-    q, k, v = _split_heads(attn.qkv(layer.ln1(x_main)), attn.num_heads)
+    q, k, v = split_heads(attn.qkv(layer.ln1(x_main)), attn.num_heads)
     out_main = attn.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
     # Auxiliary path: keys/values of main tokens + each token's own.
-    q_a, k_a, v_a = _split_heads(attn.qkv(layer.ln1(x_aux)), attn.num_heads)
+    q_a, k_a, v_a = split_heads(attn.qkv(layer.ln1(x_aux)), attn.num_heads)
     mask = aux_key_mask(k.shape[2], k_a.shape[2], q_a)
     out_aux = F.scaled_dot_product_attention(
         q_a, torch.cat([k, k_a], dim=2), torch.cat([v, v_a], dim=2),
         attn_mask=mask, dropout_p=dropout_p)
+    return (finish_block(layer, x_main, out_main),
+            finish_block(layer, x_aux, out_aux))
 
-    def finish(x: Tensor, attn_out: Tensor) -> Tensor:
-        attn_out = attn.proj(_merge_heads(attn_out))
-        x = x + attn.out_drop(attn.gamma1(attn.proj_drop(attn_out)))
-        return layer.ffn(layer.ln2(x), identity=x)
 
-    return finish(x_main, out_main), finish(x_aux, out_aux)
+def finish_block(layer: TransformerEncoderLayer, x: Tensor,
+                 attn_out: Tensor) -> Tensor:
+    """The rest of mmpretrain's block after attention: output projection,
+    layer scale and residual, then the FFN (with its drop path)."""
+    attn = layer.attn
+    attn_out = attn.proj(merge_heads(attn_out))
+    x = x + attn.out_drop(attn.gamma1(attn.proj_drop(attn_out)))
+    return layer.ffn(layer.ln2(x), identity=x)
 
 
 def full_block(layer: TransformerEncoderLayer, x_main: Tensor,

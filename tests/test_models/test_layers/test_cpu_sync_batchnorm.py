@@ -1,11 +1,11 @@
 """CPUSyncBatchNorm equals BatchNorm over the whole distributed batch."""
-import socket
-
 import pytest
 import torch
 from torch import nn
 
 from mte_mm.models import CPUSyncBatchNorm
+
+from ...conftest import free_port
 
 
 def _bn_pair(channels=3, **kwargs):
@@ -28,12 +28,6 @@ def test_single_process_equals_batchnorm(momentum):
     torch.testing.assert_close(sync.state_dict(), ref.state_dict())
     ref.eval(), sync.eval()
     torch.testing.assert_close(sync(x), ref(x))
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank, world_size, port, momentum, batch, queue):
@@ -66,7 +60,7 @@ def test_two_processes_equal_batchnorm_on_the_whole_batch(momentum):
     batch = [torch.randn(4, 3, 5, 5) * 2 + 0.5 for _ in range(2)]
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
-    port = _free_port()
+    port = free_port()
     procs = [ctx.Process(target=_worker,
                          args=(r, 2, port, momentum, batch, queue))
              for r in range(2)]

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from mte_mm.models import DINOLoss, cross_view_cross_entropy
 
+from ...conftest import free_port
+
 
 def reference_dino_loss(student_out, teacher_out, center, s_temp, t_temp):
     """student_out: list of (B, D) per view; teacher_out: list of (B, D) for
@@ -93,7 +95,8 @@ def test_center_is_all_reduced_across_processes():
     import torch.multiprocessing as mp
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_center_worker, args=(r, 2, 29631, queue))
+    port = free_port()
+    procs = [ctx.Process(target=_center_worker, args=(r, 2, port, queue))
              for r in range(2)]
     for p in procs:
         p.start()
