@@ -74,7 +74,7 @@ class CPUSyncBatchNorm(_BatchNorm):
         shape = [1, channels] + [1] * (input.dim() - 2)
         # every rank must join both all-reduces, even with an empty batch
         count = torch.tensor([input.numel() / max(channels, 1)],
-                             dtype=input.dtype)
+                             dtype=input.dtype, device=input.device)
         sums = all_reduce(torch.cat([input.sum(dims), count]),
                           group=self.process_group)
         total = sums[-1]
