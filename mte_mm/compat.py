@@ -23,14 +23,24 @@ tested in ``tests/test_compat.py`` by a test that fails without it.
    factor (``OverflowError``), so mmpretrain's ``ColorJitter`` (``hue > 0``)
    crashes about half the time. :func:`adjust_hue` applies the same modular
    uint8 hue rotation that numpy 1 produced.
+5. Checkpoints written in place (mmengine <= 0.10.7): ``save_checkpoint`` and
+   ``CheckpointHook`` write through the ``local`` file backend, which opens
+   the final path and writes into it, so a job killed or out of disk space
+   mid-save leaves a truncated ``epoch_N.pth`` (and ``last_checkpoint``
+   pointing at nothing usable). :class:`AtomicLocalBackend` writes a
+   temporary file in the same folder, fsyncs it and ``os.replace``-s it over
+   the target: readers see the old file or the complete new one.
 """
 import importlib.util
+import os
 import os.path as osp
 from importlib import metadata
-from typing import Tuple
+from pathlib import Path
+from typing import Tuple, Union
 
 import numpy as np
 import torch
+from mmengine.fileio.backends import LocalBackend
 
 MMCV_MIN = '2.0.0rc4'
 # mmcv functions replaced by a shim, kept for tests and comparison.
@@ -198,9 +208,59 @@ def patch_adjust_hue() -> bool:
     return True
 
 
+def _atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
+                  encoding: str = 'utf-8') -> None:
+    filepath = os.fspath(filepath)
+    folder = osp.dirname(osp.abspath(filepath))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, f'.{osp.basename(filepath)}.tmp.{os.getpid()}')
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data.encode(encoding) if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filepath)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend with all-or-nothing ``put`` and
+    ``put_text`` (shim 5 in this module's docstring)."""
+
+    def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
+        _atomic_write(obj, filepath)
+
+    def put_text(self, obj: str, filepath: Union[str, Path],
+                 encoding: str = 'utf-8') -> None:
+        _atomic_write(obj, filepath, encoding)
+
+
+def patch_local_backend() -> bool:
+    """Make mmengine's ``local`` file backend write atomically.
+
+    Returns:
+        bool: False if it was already patched.
+    """
+    from mmengine.fileio import io as mmengine_io
+    from mmengine.fileio.backends import registry_utils
+    if registry_utils.backends['local'] is AtomicLocalBackend:
+        return False
+    registry_utils.register_backend('local', AtomicLocalBackend, force=True,
+                                    prefixes='')
+    # drop local backends created before the patch (get_file_backend caches)
+    for key in [k for k, v in mmengine_io.backend_instances.items()
+                if type(v).__name__ == 'LocalBackend']:
+        del mmengine_io.backend_instances[key]
+    return True
+
+
 def apply_all() -> None:
     """Apply every shim (called by ``import mte_mm``)."""
     check_mmcv_version()
     patch_checkpoint_loader()
     patch_config_package_lookup()
     patch_adjust_hue()
+    patch_local_backend()

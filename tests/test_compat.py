@@ -137,3 +137,52 @@ def test_unpatched_adjust_hue_fails_on_numpy2():
     with pytest.raises(OverflowError):
         compat.MMCV_ORIGINALS['adjust_hue'](
             np.zeros((4, 4, 3), np.uint8), -0.1, backend='pillow')
+
+
+# A disk that fills up during a save: the write limit (RLIMIT_FSIZE) makes
+# the second, larger checkpoint fail with EFBIG after 4 KiB.
+_SAVE_ON_FULL_DISK = '''
+import resource, signal, sys
+import torch
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+if sys.argv[2] == 'with_mte_mm':
+    import mte_mm  # noqa: F401
+from mmengine.runner.checkpoint import save_checkpoint
+save_checkpoint({'w': torch.arange(10.)}, sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    save_checkpoint({'w': torch.zeros(100000)}, sys.argv[1])
+except OSError as error:
+    print('save failed:', error.errno)
+'''
+
+
+@pytest.mark.parametrize('mode', ['with_mte_mm', 'stock_mmengine'])
+def test_interrupted_checkpoint_save_keeps_the_old_file(mode, tmp_path):
+    import errno
+    path = tmp_path / 'work' / 'epoch_1.pth'
+    proc = subprocess.run(
+        [sys.executable, '-c', _SAVE_ON_FULL_DISK, str(path), mode],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f'save failed: {errno.EFBIG}' in proc.stdout
+    if mode == 'stock_mmengine':  # what the shim prevents: a torn file
+        assert path.stat().st_size == 4096
+        with pytest.raises(Exception):
+            torch.load(path, weights_only=False)
+        return
+    torch.testing.assert_close(torch.load(path, weights_only=False)['w'],
+                               torch.arange(10.))
+    assert sorted(p.name for p in path.parent.iterdir()) == ['epoch_1.pth']
+
+
+def test_runner_writes_checkpoints_atomically(tiny_cls_run):
+    from mmengine.fileio import get_file_backend
+
+    from mte_mm.compat import AtomicLocalBackend
+    assert isinstance(get_file_backend(str(tiny_cls_run / 'x.pth')),
+                      AtomicLocalBackend)
+    # the tool run left complete checkpoints and no temporary files
+    assert not [p for p in tiny_cls_run.iterdir() if '.tmp.' in p.name]
+    assert (tiny_cls_run / 'last_checkpoint').read_text().strip().endswith(
+        'iter_2.pth')
