@@ -54,6 +54,43 @@ def free_port():
     raise RuntimeError('no free TCP port in 20000-32767')
 
 
+def _gloo_worker(rank, world_size, port, fn, args, queue):
+    import traceback
+
+    import torch.distributed as dist
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
+                            rank=rank, world_size=world_size)
+    try:
+        queue.put((rank, fn(rank, *args)))
+    except Exception:  # hand the traceback to the test instead of hanging
+        queue.put((rank, RuntimeError(traceback.format_exc())))
+    finally:
+        dist.destroy_process_group()
+
+
+def run_gloo_workers(fn, *args, world_size=2, timeout=120):
+    """Run ``fn(rank, *args)`` in ``world_size`` spawned processes that form
+    one gloo process group; return ``{rank: result}``. ``fn`` must be a
+    module-level function (it is pickled)."""
+    import torch.multiprocessing as mp
+    ctx = mp.get_context('spawn')
+    queue = ctx.Queue()
+    port = free_port()
+    procs = [ctx.Process(target=_gloo_worker,
+                         args=(rank, world_size, port, fn, args, queue))
+             for rank in range(world_size)]
+    for proc in procs:
+        proc.start()
+    results = dict(queue.get(timeout=timeout) for _ in procs)
+    for proc in procs:
+        proc.join(timeout=60)
+        assert proc.exitcode == 0
+    for rank, result in results.items():
+        if isinstance(result, Exception):
+            pytest.fail(f'rank {rank} failed:\n{result}')
+    return results
+
+
 @pytest.fixture(scope='session')
 def repo():
     return REPO

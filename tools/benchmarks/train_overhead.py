@@ -20,19 +20,11 @@ DINO baseline (N = K = 0, no distillation). Target for the default N = K = 4:
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-
-
-def rss_mb() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+from _measure import REPO, peak_rss_mb, rss_mb, run_worker
 
 
 def worker(args) -> None:
@@ -76,7 +68,7 @@ def worker(args) -> None:
         start = time.perf_counter()
         step()
         times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps(dict(time=statistics.median(times), mem=peak - base,
                           peak_rss=peak)))
 
@@ -109,16 +101,14 @@ def main():
     results = {s: [] for s in settings}
     for r in range(args.rounds):
         for n, k, views in settings:
-            cmd = [sys.executable, __file__, '--worker', '--num-aux', str(n),
-                   '--num-pooled', str(k), '--batch', str(args.batch),
-                   '--local-crops', str(args.local_crops),
-                   '--aux-loss-views', views,
-                   '--steps', str(args.steps), '--warmup', str(args.warmup)]
-            out = subprocess.run(cmd, capture_output=True, text=True,
-                                 check=True).stdout.strip().splitlines()[-1]
-            results[(n, k, views)].append(json.loads(out))
-            print(f'round {r + 1}/{args.rounds} N={n} K={k} {views}: {out}',
-                  file=sys.stderr)
+            out = run_worker(__file__, [
+                '--worker', '--num-aux', n, '--num-pooled', k, '--batch',
+                args.batch, '--local-crops', args.local_crops,
+                '--aux-loss-views', views, '--steps', args.steps, '--warmup',
+                args.warmup])
+            results[(n, k, views)].append(out)
+            print(f'round {r + 1}/{args.rounds} N={n} K={k} {views}: '
+                  f'{json.dumps(out)}', file=sys.stderr)
 
     def median(s, key):
         return statistics.median(m[key] for m in results[s])

@@ -18,19 +18,10 @@ and windows add the padding.
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
-
-
-def rss_mb() -> float:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') / 2**20
+from _measure import REPO, peak_rss_mb, rss_mb, run_worker
 
 
 def worker(args) -> None:
@@ -55,7 +46,7 @@ def worker(args) -> None:
     start = time.perf_counter()
     sum(out.float().mean() for out in model(images)).backward()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps(dict(seconds=seconds, memory_mb=peak - base)))
 
 
@@ -71,11 +62,9 @@ def main() -> None:
     results = {'window': [], 'global': []}
     for _ in range(args.rounds):
         for setting in results:
-            out = subprocess.run(
-                [sys.executable, __file__, '--arch', args.arch, '--size',
-                 str(args.size), '--setting', setting],
-                capture_output=True, text=True, check=True)
-            results[setting].append(json.loads(out.stdout.splitlines()[-1]))
+            results[setting].append(run_worker(__file__, [
+                '--arch', args.arch, '--size', args.size, '--setting',
+                setting]))
     median = {s: {k: statistics.median(r[k] for r in runs)
                   for k in ('seconds', 'memory_mb')}
               for s, runs in results.items()}

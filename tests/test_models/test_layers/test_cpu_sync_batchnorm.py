@@ -5,7 +5,7 @@ from torch import nn
 
 from mte_mm.models import CPUSyncBatchNorm
 
-from ...conftest import free_port
+from ...conftest import run_gloo_workers
 
 
 def _bn_pair(channels=3, **kwargs):
@@ -30,46 +30,26 @@ def test_single_process_equals_batchnorm(momentum):
     torch.testing.assert_close(sync(x), ref(x))
 
 
-def _worker(rank, world_size, port, momentum, batch, queue):
-    import torch.distributed as dist
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=world_size)
-    try:
-        _, sync = _bn_pair(momentum=momentum)
-        for step in range(2):
-            # uneven shards (rank 0: 3 samples, rank 1: 1) and a new batch
-            # per step
-            x = (batch[step][:3] if rank == 0 else batch[step][3:]).clone()
-            x.requires_grad_(True)
-            out = sync(x)
-            # a loss that weights every output differently
-            weights = torch.linspace(-1, 1, out.numel()).view_as(out)
-            (out * weights * (rank + 1)).sum().backward()
-        queue.put((rank, dict(out=out.detach(), grad_x=x.grad,
-                              grad_w=sync.weight.grad,
-                              grad_b=sync.bias.grad,
-                              state=sync.state_dict())))
-    finally:
-        dist.destroy_process_group()
+def _worker(rank, momentum, batch):
+    _, sync = _bn_pair(momentum=momentum)
+    for step in range(2):
+        # uneven shards (rank 0: 3 samples, rank 1: 1) and a new batch per
+        # step
+        x = (batch[step][:3] if rank == 0 else batch[step][3:]).clone()
+        x.requires_grad_(True)
+        out = sync(x)
+        # a loss that weights every output differently
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (out * weights * (rank + 1)).sum().backward()
+    return dict(out=out.detach(), grad_x=x.grad, grad_w=sync.weight.grad,
+                grad_b=sync.bias.grad, state=sync.state_dict())
 
 
 @pytest.mark.parametrize('momentum', [0.1, None])
 def test_two_processes_equal_batchnorm_on_the_whole_batch(momentum):
-    import torch.multiprocessing as mp
     torch.manual_seed(1)
     batch = [torch.randn(4, 3, 5, 5) * 2 + 0.5 for _ in range(2)]
-    ctx = mp.get_context('spawn')
-    queue = ctx.Queue()
-    port = free_port()
-    procs = [ctx.Process(target=_worker,
-                         args=(r, 2, port, momentum, batch, queue))
-             for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_gloo_workers(_worker, momentum, batch)
 
     ref, _ = _bn_pair(momentum=momentum)
     for step in range(2):

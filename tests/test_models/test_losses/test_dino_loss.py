@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from mte_mm.models import DINOLoss, cross_view_cross_entropy
 
-from ...conftest import free_port
+from ...conftest import run_gloo_workers
 
 
 def reference_dino_loss(student_out, teacher_out, center, s_temp, t_temp):
@@ -80,30 +80,15 @@ def test_cross_view_pairs_skip_same_view_only():
     torch.testing.assert_close(got, torch.stack(pairs).mean())
 
 
-def _center_worker(rank, world_size, port, queue):
-    import torch.distributed as dist
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
-                            rank=rank, world_size=world_size)
+def _center_worker(rank):
     logits = torch.arange(24, dtype=torch.float32).view(2, 1, 3, 4) * (rank + 1)
     loss = DINOLoss(out_channels=4, num_slots=3)
     loss.update_center(logits)
-    queue.put((rank, loss.center.clone()))
-    dist.destroy_process_group()
+    return loss.center.clone()
 
 
 def test_center_is_all_reduced_across_processes():
-    import torch.multiprocessing as mp
-    ctx = mp.get_context('spawn')
-    queue = ctx.Queue()
-    port = free_port()
-    procs = [ctx.Process(target=_center_worker, args=(r, 2, port, queue))
-             for r in range(2)]
-    for p in procs:
-        p.start()
-    centers = dict(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    centers = run_gloo_workers(_center_worker)
     base = torch.arange(24, dtype=torch.float32).view(2, 1, 3, 4)
     # the mean over both ranks' 2 x 1 rows per slot, times (1 - momentum)
     expected = 0.1 * torch.cat([base, 2 * base]).mean(dim=(0, 1))
