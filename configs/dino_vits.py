@@ -2,5 +2,6 @@
 # distillation is exactly DINO (tests/test_models/test_algorithms).
 _base_ = './mte_dino_vits.py'
 model = dict(
-    distill_weight=0.0,
-    backbone=dict(num_aux_tokens=0, num_pooled_tokens=0))
+    distill=None,
+    backbone=dict(num_aux_tokens=0),
+    neck=dict(num_pooled_tokens=0))

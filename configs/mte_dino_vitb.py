@@ -7,4 +7,5 @@ embed_dims = 768
 model = dict(
     backbone=dict(arch=dict(embed_dims=embed_dims, num_layers=12,
                             num_heads=12, feedforward_channels=4 * embed_dims)),
-    head=dict(in_channels=embed_dims))
+    neck=dict(in_channels=embed_dims,
+              projector=dict(in_channels=embed_dims)))

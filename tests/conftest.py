@@ -109,9 +109,12 @@ TINY_MTE_ARCH = [
     'model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=2',
     'model.backbone.arch.num_heads=2',
     'model.backbone.arch.feedforward_channels=64',
-    'model.backbone.patch_size=32', 'model.head.in_channels=32',
-    'model.head.out_channels=64', 'model.head.hidden_channels=32',
-    'model.head.bottleneck_channels=16', 'model.loss.out_channels=64',
+    'model.backbone.patch_size=32', 'model.neck.in_channels=32',
+    'model.neck.projector.in_channels=32',
+    'model.neck.projector.out_channels=64',
+    'model.neck.projector.hidden_channels=32',
+    'model.neck.projector.bottleneck_channels=16',
+    'model.head.out_channels=64',
 ]
 
 
@@ -156,9 +159,12 @@ def export_tiny_mte(out_dir, num_layers=2, embed_dims=32):
         'model.backbone.arch.num_layers': num_layers,
         'model.backbone.arch.num_heads': 2,
         'model.backbone.arch.feedforward_channels': 2 * embed_dims,
-        'model.head.in_channels': embed_dims, 'model.head.out_channels': 64,
-        'model.head.hidden_channels': 32, 'model.head.bottleneck_channels': 16,
-        'model.loss.out_channels': 64})
+        'model.neck.in_channels': embed_dims,
+        'model.neck.projector.in_channels': embed_dims,
+        'model.neck.projector.out_channels': 64,
+        'model.neck.projector.hidden_channels': 32,
+        'model.neck.projector.bottleneck_channels': 16,
+        'model.head.out_channels': 64})
     MessageHub.get_current_instance().update_info('max_iters', 10)
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -23,3 +23,88 @@ print(type(ds).__module__, len(ds), ds[0]['inputs'].shape)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [
         'mte_mm.datasets.digits', '359', 'torch.Size([3,', '16,', '16])']
+
+
+# How to build each registered class (nested types scoped, as a config of
+# another default scope must write them). A class registered without an
+# entry here fails the test, so none can be forgotten.
+_VIT = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                      feedforward_channels=64), img_size=32, patch_size=16)
+_DINO_HEAD = dict(type='mte_mm.DINOHead', in_channels=32, out_channels=16,
+                  hidden_channels=32, bottleneck_channels=8)
+_NONLINEAR = dict(type='mmpretrain.NonLinearNeck', in_channels=32,
+                  hid_channels=32, out_channels=16, with_avg_pool=False,
+                  norm_cfg=dict(type='BN1d'))
+_PREPROCESSOR = dict(type='mmpretrain.SelfSupDataPreprocessor')
+BUILD_ARGS = dict(
+    models=dict(
+        MTEVisionTransformer=_VIT,
+        MTEMoCoV3ViT=_VIT,
+        AttentionPooling=dict(embed_dims=32, num_queries=2),
+        CPUSyncBN=dict(num_features=8),
+        DINOHead=dict(in_channels=32, out_channels=16, hidden_channels=32,
+                      bottleneck_channels=8),
+        DINOLoss=dict(out_channels=16, num_slots=3),
+        MoCoV3SlotHead=dict(predictor=dict(_NONLINEAR, in_channels=16)),
+        EnsembleDistillLoss=dict(loss_weight=0.5),
+        ConcatCLSNeck=dict(num_blocks=2),
+        SimpleFeaturePyramid=dict(in_channels=32, out_channels=16),
+        MultiTokenNeck=dict(in_channels=32, projector=_DINO_HEAD),
+        MTEDINO=dict(
+            backbone=dict(_VIT, type='mte_mm.MTEVisionTransformer'),
+            neck=dict(type='mte_mm.MultiTokenNeck', in_channels=32,
+                      projector=_DINO_HEAD),
+            head=dict(type='mte_mm.DINOLoss', out_channels=16),
+            distill=dict(type='mte_mm.EnsembleDistillLoss'),
+            data_preprocessor=_PREPROCESSOR),
+        MTEMoCoV3=dict(
+            backbone=dict(_VIT, type='mte_mm.MTEMoCoV3ViT'),
+            neck=dict(type='mte_mm.MultiTokenNeck', in_channels=32,
+                      projector=_NONLINEAR),
+            head=dict(type='mte_mm.MoCoV3SlotHead',
+                      predictor=dict(_NONLINEAR, in_channels=16)),
+            distill=dict(type='mte_mm.EnsembleDistillLoss'),
+            data_preprocessor=_PREPROCESSOR),
+    ),
+    hooks=dict(KNNEvalHook=dict(data_root='data/knn', interval=2)),
+    datasets=dict(DigitsDataset=dict(split='test', image_size=8,
+                                     pipeline=[])),
+    transforms=dict(),
+    optim_wrapper_constructors=dict(
+        ViTLayerDecayOptimWrapperConstructor=dict(
+            optim_wrapper_cfg=dict(type='OptimWrapper',
+                                   optimizer=dict(type='AdamW', lr=1e-3)),
+            paramwise_cfg=dict(layer_decay_rate=0.75))),
+)
+
+
+def test_every_registered_class_builds_from_every_default_scope():
+    import importlib
+
+    from mmengine.logging import MessageHub
+    from mmengine.registry import DefaultScope
+
+    from mte_mm.registry import ALL_REGISTRIES
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    kinds = dict(models='MODELS', hooks='HOOKS', datasets='DATASETS',
+                 transforms='TRANSFORMS',
+                 optim_wrapper_constructors='OPTIM_WRAPPER_CONSTRUCTORS')
+    checked = 0
+    for kind, registry in ALL_REGISTRIES.items():
+        missing = set(registry.module_dict) - set(BUILD_ARGS[kind])
+        assert not missing, f'add build arguments for {missing} ({kind})'
+        for name, cls in registry.module_dict.items():
+            for scope in ('mmpretrain', 'mmdet', 'mmseg'):
+                scoped = getattr(importlib.import_module(f'{scope}.registry'),
+                                 kinds[kind])
+                with DefaultScope.overwrite_default_scope(scope):
+                    obj = scoped.build(dict(BUILD_ARGS[kind][name],
+                                            type=f'mte_mm.{name}'))
+                assert type(obj) is cls, (scope, name)
+            # and by plain name inside mmpretrain's scope
+            plain = getattr(importlib.import_module('mmpretrain.registry'),
+                            kinds[kind])
+            with DefaultScope.overwrite_default_scope('mmpretrain'):
+                assert plain.get(name) is cls, name
+            checked += 1
+    assert checked >= 16

@@ -20,11 +20,13 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
+from mte_mm.models import upgrade_legacy_state_dict
 from mte_mm.models.backbones import extract_backbone, mmpretrain_vit_to_timm
 
-MTE_ARGS = ('num_aux_tokens', 'num_pooled_tokens', 'aux_attention',
-            'norm_intermediate',
+MTE_ARGS = ('num_aux_tokens', 'aux_attention', 'norm_intermediate',
             'aux_init_std')
+# MoCoV3ViT's training-only switches: the export is a plain ViT
+TRAINING_ARGS = ('stop_grad_conv1', 'frozen_stages', 'norm_eval')
 ATOL = 1e-5
 
 
@@ -39,13 +41,21 @@ def load_state_dict(path: str) -> dict:
     if not isinstance(ckpt, dict) or not isinstance(
             ckpt.get('state_dict', ckpt), dict):
         raise ValueError(f'{path} holds no state dict')
-    return ckpt.get('state_dict', ckpt)
+    # MTEDINO checkpoints from before the MTE modules: today's key names
+    return upgrade_legacy_state_dict(ckpt.get('state_dict', ckpt))
 
 
 def plain_vit_cfg(backbone_cfg: dict) -> dict:
-    """The ``mmpretrain.VisionTransformer`` config of an MTE backbone."""
+    """The ``mmpretrain.VisionTransformer`` config of an MTE backbone (a
+    named arch becomes its dict: ``'mocov3-small'`` exists only once
+    ``MoCoV3ViT`` was built)."""
+    from mmpretrain.models import VisionTransformer
     cfg = {k: v for k, v in backbone_cfg.items()
-           if k not in MTE_ARGS + ('type', 'init_cfg', 'drop_path_rate')}
+           if k not in MTE_ARGS + TRAINING_ARGS +
+           ('type', 'init_cfg', 'drop_path_rate')}
+    if isinstance(cfg.get('arch'), str) and \
+            cfg['arch'].lower() in VisionTransformer.arch_zoo:
+        cfg['arch'] = dict(VisionTransformer.arch_zoo[cfg['arch'].lower()])
     return dict(cfg, type='mmpretrain.VisionTransformer')
 
 

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from PIL import Image, ImageDraw
 
-from mte_mm.models.backbones import extract_backbone
 
 LABEL_HEIGHT = 16
 
@@ -43,11 +43,10 @@ def token_maps(cfg: Config, checkpoint: str, image_path: str,
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'no checkpoint at {checkpoint}')
-    state = torch.load(checkpoint, map_location='cpu', weights_only=False)
-    backbone = MODELS.build(cfg.model.backbone)
-    backbone.load_state_dict(extract_backbone(
-        state.get('state_dict', state), source, keep_mte=True))
-    backbone.eval()
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                    logger='silent')
+    model.eval()
     size = cfg.model.backbone.get('img_size', 224)
     try:
         image = Image.open(image_path).convert('RGB')
@@ -59,7 +58,7 @@ def token_maps(cfg: Config, checkpoint: str, image_path: str,
     std = torch.tensor(pre.get('std', [1.0] * 3)).view(3, 1, 1)
     x = (torch.from_numpy(np.asarray(resized, np.float32)).permute(2, 0, 1)
          - mean) / std
-    maps = backbone.last_layer_attention(x[None])
+    maps = model.token_maps(x[None], source)
     panels = [('global', maps['global_map'][0])]
     panels += [(f'aux_{i}', m) for i, m in enumerate(maps['aux'][0])]
     panels += [(f'pooled_{i}', m) for i, m in enumerate(maps['pooled'][0])]

@@ -18,9 +18,10 @@ model = dict(
         arch=dict(embed_dims=embed_dims, num_layers=4, num_heads=4,
                   feedforward_channels=4 * embed_dims),
         img_size=16, patch_size=4, drop_path_rate=0.0),
-    head=dict(in_channels=embed_dims, out_channels=1024, hidden_channels=256,
-              bottleneck_channels=64),
-    loss=dict(out_channels=1024, teacher_temp=0.02, warmup_teacher_temp=0.02))
+    neck=dict(in_channels=embed_dims,
+              projector=dict(in_channels=embed_dims, out_channels=1024,
+                             hidden_channels=256, bottleneck_channels=64)),
+    head=dict(out_channels=1024, teacher_temp=0.02, warmup_teacher_temp=0.02))
 max_epochs = 60
 warmup_epochs = 3
 param_scheduler = [

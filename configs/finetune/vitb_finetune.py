@@ -29,7 +29,7 @@ model = dict(
     type='ImageClassifier',
     backbone=dict(
         type='MTEVisionTransformer',  # N = K = 0: exactly a plain ViT
-        num_aux_tokens=0, num_pooled_tokens=0,
+        num_aux_tokens=0,
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=12,
                   feedforward_channels=4 * embed_dims),
         img_size=224, patch_size=16, drop_path_rate=0.1,

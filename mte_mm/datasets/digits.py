@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from mmpretrain.datasets import BaseDataset
-from mmpretrain.registry import DATASETS
+from ..registry import DATASETS
 
 
 @DATASETS.register_module()

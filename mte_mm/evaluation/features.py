@@ -40,8 +40,8 @@ def extract_features(model,
     ``PackInputs``) and their labels.
 
     Args:
-        model: An ``MTEDINO`` (or any model with ``data_preprocessor``,
-            ``backbone`` and ``teacher.module['backbone']``).
+        model: An MTE self-supervisor (:class:`BaseMTESelfSupervisor`:
+            ``data_preprocessor`` and ``extract_tokens``).
         dataset (Dataset): Labelled evaluation dataset.
         source (str): ``'teacher'`` (default, the DINO protocol) or
             ``'student'``.
@@ -52,12 +52,9 @@ def extract_features(model,
         dataset order. In a distributed run every process extracts its
         shard and all processes receive the whole result.
     """
-    if source not in ('teacher', 'student'):
-        raise ValueError(f"source must be 'teacher' or 'student', got {source!r}")
-    backbone = (model.teacher.module['backbone'] if source == 'teacher'
-                else model.backbone)
-    was_training = backbone.training
-    backbone.eval()
+    encoders = model.encoders(source)  # checks ``source``
+    was_training = encoders['backbone'].training
+    encoders.eval()
     rank, world_size = get_dist_info()
     shard = list(range(rank, len(dataset), world_size))
     loader = DataLoader(Subset(dataset, shard), batch_size=batch_size,
@@ -67,12 +64,12 @@ def extract_features(model,
     try:
         for batch in loader:
             data = model.data_preprocessor(batch, False)
-            tokens = backbone.forward_tokens(data['inputs'])
+            tokens = model.extract_tokens(data['inputs'], source, with_aux)
             for name, feat in token_features(tokens, with_aux).items():
                 chunks.setdefault(name, []).append(feat.float().cpu())
             labels.extend(int(s.gt_label) for s in data['data_samples'])
     finally:
-        backbone.train(was_training)
+        encoders.train(was_training)
     feats = {name: torch.cat(parts) for name, parts in chunks.items()}
     labels = torch.tensor(labels)
     if world_size > 1:

@@ -1,21 +1,23 @@
-"""Training overhead of MTE-DINO over DINO: step time and peak memory at
-ViT-S/16 with the real crop sizes (2 x 224 global + L x 96 local crops), small
-batch, on this machine's CPU.
+"""Training overhead of MTE over its base method: MTE-DINO vs DINO and
+MTE-MoCo v3 vs MoCo v3, step time and peak memory at ViT-S/16 with the real
+crop sizes (DINO: 2 x 224 global + L x 96 local crops; MoCo v3: 2 x 224),
+small batch, on this machine's CPU.
 
 Every measurement is a fresh worker process (so its peak RSS is its own),
 and the settings are interleaved round by round, so slow drift of the machine
 hits all of them alike. Step = teacher EMA update + forward + backward +
-AdamW step, through the real model built from configs/mte_dino_vits.py.
-Memory = peak RSS over all steps minus the RSS before the first step (what
-training adds: activations, logits, gradients, optimizer state).
+AdamW step, through the real model built from configs/mte_dino_vits.py or
+configs/mte_mocov3_vits.py. Memory = peak RSS over all steps minus the RSS
+before the first step (what training adds: activations, logits, gradients,
+optimizer state).
 
-    python tools/benchmarks/train_overhead.py [--batch 2] [--local-crops 8]
-        [--aux-loss-views all global]
+    python tools/benchmarks/train_overhead.py [--methods dino mocov3]
+        [--batch 2] [--local-crops 8] [--aux-loss-views all global]
         [--settings 0,0 1,1 4,4 8,8] [--rounds 2] [--steps 3]
 
-Prints, for each (N, K), the median time and memory and their ratios to the
-DINO baseline (N = K = 0, no distillation). Target for the default N = K = 4:
-<= 1.10x time and <= 1.10x memory.
+Prints, for each method and (N, K), the median time and memory and their
+ratios to the method's baseline (N = K = 0, no distillation). Target for the
+default N = K = 4: <= 1.10x time and <= 1.10x memory.
 """
 import argparse
 import json
@@ -25,6 +27,10 @@ import sys
 import time
 
 from _measure import REPO, peak_rss_mb, rss_mb, run_worker
+
+CONFIGS = dict(dino='configs/mte_dino_vits.py',
+               mocov3='configs/mte_mocov3_vits.py')
+BASELINE_NAMES = dict(dino='DINO', mocov3='MoCo v3')
 
 
 def worker(args) -> None:
@@ -36,13 +42,17 @@ def worker(args) -> None:
     from mmpretrain.registry import MODELS
 
     torch.manual_seed(0)
-    cfg = Config.fromfile(os.path.join(REPO, 'configs/mte_dino_vits.py'))
+    cfg = Config.fromfile(os.path.join(REPO, CONFIGS[args.method]))
     model_cfg = cfg.model
     model_cfg.backbone.num_aux_tokens = args.num_aux
-    model_cfg.backbone.num_pooled_tokens = args.num_pooled
-    model_cfg.aux_loss_views = args.aux_loss_views[0]
+    model_cfg.neck.num_pooled_tokens = args.num_pooled
+    if args.method == 'dino':
+        model_cfg.aux_loss_views = args.aux_loss_views[0]
+    else:  # one process: plain BatchNorm (the recipe's SyncBN needs a group)
+        model_cfg.neck.projector.norm_cfg = dict(type='BN1d')
+        model_cfg.head.predictor.norm_cfg = dict(type='BN1d')
     if args.num_aux == args.num_pooled == 0:
-        model_cfg.distill_weight = 0.0
+        model_cfg.distill = None
     model = MODELS.build(model_cfg)
     model.init_weights()
     model.train()
@@ -51,10 +61,11 @@ def worker(args) -> None:
     hub.update_info('max_iters', 1000)
     hub.update_info('epoch', 1)  # last layer not frozen
     g = torch.Generator().manual_seed(0)
+    local_crops = args.local_crops if args.method == 'dino' else 0
     views = ([torch.randn(args.batch, 3, 224, 224, generator=g)
               for _ in range(2)] +
              [torch.randn(args.batch, 3, 96, 96, generator=g)
-              for _ in range(args.local_crops)])
+              for _ in range(local_crops)])
 
     def step():
         losses = model.loss(views, None)
@@ -86,7 +97,10 @@ def main():
     parser.add_argument('--aux-loss-views', nargs='+', default=['all', 'global'],
                         choices=['all', 'global'],
                         help="MTEDINO.aux_loss_views settings to measure")
+    parser.add_argument('--methods', nargs='+', default=['dino', 'mocov3'],
+                        choices=list(CONFIGS))
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
+    parser.add_argument('--method', default='dino', help=argparse.SUPPRESS)
     parser.add_argument('--num-aux', type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument('--num-pooled', type=int, default=0,
                         help=argparse.SUPPRESS)
@@ -95,36 +109,44 @@ def main():
         return worker(args)
 
     pairs = [tuple(int(v) for v in s.split(',')) for s in args.settings]
-    settings = [(0, 0, 'all')] + [(n, k, views) for n, k in pairs
-                                  if (n, k) != (0, 0)
-                                  for views in args.aux_loss_views]
+    settings = []  # (method, N, K, aux_loss_views); baselines first
+    for method in args.methods:
+        views = args.aux_loss_views if method == 'dino' else ['-']
+        settings.append((method, 0, 0, views[0]))
+        settings += [(method, n, k, v) for n, k in pairs if (n, k) != (0, 0)
+                     for v in views]
     results = {s: [] for s in settings}
     for r in range(args.rounds):
-        for n, k, views in settings:
+        for method, n, k, views in settings:
             out = run_worker(__file__, [
-                '--worker', '--num-aux', n, '--num-pooled', k, '--batch',
-                args.batch, '--local-crops', args.local_crops,
-                '--aux-loss-views', views, '--steps', args.steps, '--warmup',
-                args.warmup])
-            results[(n, k, views)].append(out)
-            print(f'round {r + 1}/{args.rounds} N={n} K={k} {views}: '
-                  f'{json.dumps(out)}', file=sys.stderr)
+                '--worker', '--method', method, '--num-aux', n,
+                '--num-pooled', k, '--batch', args.batch, '--local-crops',
+                args.local_crops, '--aux-loss-views',
+                views if views != '-' else 'global', '--steps', args.steps,
+                '--warmup', args.warmup])
+            results[(method, n, k, views)].append(out)
+            print(f'round {r + 1}/{args.rounds} {method} N={n} K={k} '
+                  f'{views}: {json.dumps(out)}', file=sys.stderr)
 
     def median(s, key):
         return statistics.median(m[key] for m in results[s])
 
-    base_t, base_m = median(settings[0], 'time'), median(settings[0], 'mem')
-    print(f'ViT-S/16, batch {args.batch}, 2x224 + {args.local_crops}x96 crops, '
-          f'{args.rounds} rounds x {args.steps} steps, CPU threads '
-          f'{os.environ.get("OMP_NUM_THREADS", "default")}')
-    print(f'{"setting":<30}{"step s":>9}{"time x":>8}{"step MB":>10}'
+    print(f'ViT-S/16, batch {args.batch}, {args.rounds} rounds x '
+          f'{args.steps} steps, CPU threads '
+          f'{os.environ.get("OMP_NUM_THREADS", "default")}; DINO crops '
+          f'2x224 + {args.local_crops}x96, MoCo v3 crops 2x224')
+    print(f'{"setting":<42}{"step s":>9}{"time x":>8}{"step MB":>10}'
           f'{"mem x":>8}')
-    for s in settings:
-        name = 'DINO' if s == settings[0] else \
-            f'MTE N={s[0]} K={s[1]} aux_loss_views={s[2]}'
-        t, m = median(s, 'time'), median(s, 'mem')
-        print(f'{name:<30}{t:>9.3f}{t / base_t:>8.3f}{m:>10.1f}'
-              f'{m / base_m:>8.3f}')
+    for method in args.methods:
+        rows = [s for s in settings if s[0] == method]
+        base_t, base_m = median(rows[0], 'time'), median(rows[0], 'mem')
+        for s in rows:
+            name = BASELINE_NAMES[method] if s == rows[0] else \
+                f'MTE-{BASELINE_NAMES[method]} N={s[1]} K={s[2]}' + (
+                    f' aux_loss_views={s[3]}' if method == 'dino' else '')
+            t, m = median(s, 'time'), median(s, 'mem')
+            print(f'{name:<42}{t:>9.3f}{t / base_t:>8.3f}{m:>10.1f}'
+                  f'{m / base_m:>8.3f}')
 
 
 if __name__ == '__main__':

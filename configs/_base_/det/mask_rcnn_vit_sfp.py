@@ -13,7 +13,7 @@ model = dict(
         pad_size_divisor=32),
     backbone=dict(
         type='mte_mm.MTEVisionTransformer',
-        num_aux_tokens=0, num_pooled_tokens=0,  # a plain ViT at fine-tuning
+        num_aux_tokens=0,  # a plain ViT at fine-tuning
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=12,
                   feedforward_channels=4 * embed_dims),
         img_size=1024, patch_size=16, drop_path_rate=0.1,

@@ -16,7 +16,7 @@ model = dict(
     data_preprocessor=data_preprocessor,
     backbone=dict(
         type='mte_mm.MTEVisionTransformer',
-        num_aux_tokens=0, num_pooled_tokens=0,  # a plain ViT at fine-tuning
+        num_aux_tokens=0,  # a plain ViT at fine-tuning
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=12,
                   feedforward_channels=4 * embed_dims),
         img_size=512, patch_size=16, drop_path_rate=0.1,

@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmpretrain.registry import HOOKS
+from ...registry import HOOKS
 
 from ...evaluation import build_knn_datasets, knn_diagnostics
 

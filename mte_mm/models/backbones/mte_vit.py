@@ -7,27 +7,26 @@ import torch
 from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import resize_pos_embed
-from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from ...registry import MODELS as MTE_MODELS
+from ...registry import MODELS
 
-from ..layers.attention_pooling import AttentionPooling
 from ..layers.aux_token_attention import full_block, one_way_block
 from ..layers.window_attention import window_block
 
 AUX_ATTENTION_MODES = ('one_way', 'full')
 
 
-@MTE_MODELS.register_module()  # type='mte_mm.MTEVisionTransformer' anywhere
 @MODELS.register_module()
 class MTEVisionTransformer(VisionTransformer):
-    """mmpretrain ViT plus MTE's auxiliary CLS tokens and pooled tokens.
+    """mmpretrain ViT plus MTE's auxiliary CLS tokens.
 
     Sequence: ``[g + pos_0, a_1..a_N, z_1 + pos_1, ..., z_P + pos_P]``. The
     auxiliary tokens ``a_n`` are learnable and carry no position embedding
     (like DINOv2's registers), so a plain ``VisionTransformer`` loads this
-    model's checkpoint by dropping ``aux_tokens`` and ``pooling.*``.
+    model's checkpoint by dropping ``aux_tokens``. (The adaptively pooled
+    tokens are made from the patch tokens by the neck,
+    :class:`MultiTokenNeck`, so that every backbone gets them.)
 
     With ``aux_attention='one_way'`` (default) the global and patch tokens
     never attend to the auxiliary tokens and each ``a_n`` attends to the global
@@ -39,13 +38,10 @@ class MTEVisionTransformer(VisionTransformer):
 
     :meth:`forward_tokens` returns every token kind by name (DINOv2 style):
     ``x_norm_clstoken`` (B, C), ``x_norm_auxtokens`` (B, N, C),
-    ``x_norm_pooledtokens`` (B, K, C), ``x_norm_patchtokens`` (B, P, C) and
-    ``pool_weights`` (B, K, P). The K pooled tokens attention-pool the
-    last-layer normed patch tokens (:class:`AttentionPooling`).
+    ``x_norm_patchtokens`` (B, P, C) and ``patch_resolution``.
 
     Args:
         num_aux_tokens (int): N auxiliary CLS tokens. Defaults to 4.
-        num_pooled_tokens (int): K pooled tokens. Defaults to 4.
         aux_attention (str): ``'one_way'`` or ``'full'``.
         aux_init_std (float): Std of the truncated-normal init of the
             auxiliary tokens (distinct inits make the ensemble members
@@ -70,7 +66,6 @@ class MTEVisionTransformer(VisionTransformer):
     def __init__(self,
                  *args,
                  num_aux_tokens: int = 4,
-                 num_pooled_tokens: int = 4,
                  aux_attention: str = 'one_way',
                  aux_init_std: float = 0.02,
                  norm_intermediate: bool = False,
@@ -83,12 +78,21 @@ class MTEVisionTransformer(VisionTransformer):
         if aux_attention not in AUX_ATTENTION_MODES:
             raise ValueError(f'aux_attention={aux_attention!r}, expected one '
                              f'of {AUX_ATTENTION_MODES}')
-        if num_aux_tokens < 0 or num_pooled_tokens < 0:
-            raise ValueError('num_aux_tokens and num_pooled_tokens must be '
-                             f'>= 0, got {num_aux_tokens}, {num_pooled_tokens}')
+        # num_pooled_tokens=0 in configs of earlier versions (det/seg
+        # fine-tuning) meant nothing to do: still accepted
+        if kwargs.get('num_pooled_tokens', 0) == 0:
+            kwargs.pop('num_pooled_tokens', None)
+        else:
+            raise TypeError(
+                'MTEVisionTransformer: num_pooled_tokens moved to the neck '
+                "(model.neck=dict(type='MultiTokenNeck', num_pooled_tokens="
+                f"{kwargs['num_pooled_tokens']}, ...)); see the README's "
+                'MTE-DINO section for the config layout')
+        if num_aux_tokens < 0:
+            raise ValueError('num_aux_tokens must be >= 0, got '
+                             f'{num_aux_tokens}')
         super().__init__(*args, **kwargs)
         self.num_aux_tokens = num_aux_tokens
-        self.num_pooled_tokens = num_pooled_tokens
         self.aux_attention = aux_attention
         self.aux_init_std = aux_init_std
         self.norm_intermediate = norm_intermediate
@@ -100,8 +104,6 @@ class MTEVisionTransformer(VisionTransformer):
             if num_aux_tokens > 0 else None
         if self.aux_tokens is not None:
             trunc_normal_(self.aux_tokens, std=aux_init_std)
-        self.pooling = (AttentionPooling(self.embed_dims, num_pooled_tokens)
-                        if num_pooled_tokens > 0 else None)
 
     def _check_windows(self, window_size: int,
                        global_attn_indices: Sequence[int]):
@@ -186,8 +188,8 @@ class MTEVisionTransformer(VisionTransformer):
     def forward_tokens(self, x: Tensor, with_aux: bool = True) -> Dict:
         """All last-layer tokens by kind (see the class docstring).
 
-        With ``with_aux=False`` the auxiliary and pooled tokens are neither
-        computed nor returned (empty), as at inference (``'one_way'`` only).
+        With ``with_aux=False`` the auxiliary tokens are neither computed
+        nor returned (empty), as at inference (``'one_way'`` only).
         """
         x, aux, hw = self._embed(x)
         skip_aux = not with_aux and self.aux_attention == 'one_way'
@@ -195,34 +197,24 @@ class MTEVisionTransformer(VisionTransformer):
                                      collect=False)
         if aux is None:
             aux = x.new_zeros(x.shape[0], 0, x.shape[2])
-        patch = x[:, self.num_extra_tokens:]
-        if self.pooling is not None and not skip_aux:
-            pooled, weights = self.pooling(patch)
-        else:
-            pooled = patch.new_zeros(patch.shape[0], 0, patch.shape[2])
-            weights = patch.new_zeros(patch.shape[0], 0, patch.shape[1])
         return dict(
             x_norm_clstoken=x[:, 0],
             x_norm_auxtokens=aux,
-            x_norm_pooledtokens=pooled,
-            x_norm_patchtokens=patch,
-            pool_weights=weights,
+            x_norm_patchtokens=x[:, self.num_extra_tokens:],
             patch_resolution=hw)
 
     @torch.no_grad()
     def last_layer_attention(self, x: Tensor) -> Dict:
         """Last-block attention of the global token and of each auxiliary
-        token over the patches (averaged over heads), and the pooling
-        weights, for visualisation.
+        token over the patches (averaged over heads), for visualisation.
 
         Returns:
-            dict: ``global_map`` (B, P), ``aux`` (B, N, P), ``pooled``
-            (B, K, P) and ``patch_resolution`` (h, w).
+            dict: ``global_map`` (B, P), ``aux`` (B, N, P) and
+            ``patch_resolution`` (h, w).
         """
         if self.window_size:
             raise RuntimeError('last_layer_attention needs global attention '
                                '(window_size=0)')
-        images = x
         x, aux, hw = self._embed(x)
         block = one_way_block if self.aux_attention == 'one_way' else full_block
         for layer in self.layers[:-1]:
@@ -250,12 +242,11 @@ class MTEVisionTransformer(VisionTransformer):
                                 (q_a * k_a).sum(-1, keepdim=True)], -1)
             aux_maps = (scores * scale).softmax(-1)[..., 1:x.shape[1]]
         return dict(global_map=global_map.mean(1), aux=aux_maps.mean(1),
-                    pooled=self.forward_tokens(images)['pool_weights'],
                     patch_resolution=hw)
 
     def get_layer_depth(self, param_name: str, prefix: str = ''):
         """Layer depth for layer-wise lr decay: auxiliary tokens sit with the
-        stem (like ``cls_token``), the pooling after the last block."""
+        stem (like ``cls_token``)."""
         if param_name.startswith(prefix) and \
                 param_name[len(prefix):] == 'aux_tokens':
             param_name = prefix + 'cls_token'
@@ -263,5 +254,4 @@ class MTEVisionTransformer(VisionTransformer):
 
     def mte_state_keys(self) -> List[str]:
         """State-dict keys that a plain ViT does not have."""
-        return [k for k in self.state_dict()
-                if k == 'aux_tokens' or k.startswith('pooling.')]
+        return [k for k in self.state_dict() if k == 'aux_tokens']

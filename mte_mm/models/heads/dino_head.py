@@ -4,7 +4,7 @@ from typing import Optional
 
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmpretrain.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor, nn
 import torch.nn.functional as F
 

@@ -8,7 +8,10 @@ from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
 from torch import Tensor, nn
 
+from ...registry import MODELS
 
+
+@MODELS.register_module()
 class AttentionPooling(BaseModule):
     """K learned queries pool the patch tokens with image-dependent weights.
 

@@ -21,7 +21,7 @@ from torch import Tensor
 from torch.distributed.nn.functional import all_reduce
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mte_mm.registry import MODELS
+from ...registry import MODELS
 
 
 @MODELS.register_module(name='CPUSyncBN')

@@ -1,13 +1,14 @@
 """DINO's self-distillation loss with teacher centring (Caron et al., ICCV
-2021), per token slot, as Multi-Token Enhancing (arXiv 2411.15787) needs."""
+2021), per token slot, as the head of Multi-Token Enhancing (arXiv
+2411.15787) algorithms (:class:`BaseSlotHead` contract)."""
 from typing import Optional, Sequence, Union
 
 import torch
 import torch.distributed as torch_dist
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS
+from ...registry import MODELS
+from ..heads.slot_head import BaseSlotHead
 from torch import Tensor
 
 
@@ -47,8 +48,10 @@ def cross_view_cross_entropy(
 
 
 @MODELS.register_module()
-class DINOLoss(BaseModule):
-    """Centred, sharpened teacher targets and the cross-view DINO loss.
+class DINOLoss(BaseSlotHead):
+    """Centred, sharpened teacher targets and the cross-view DINO loss: the
+    head of MTE-DINO (it is student-only; DINO's projection MLP is the
+    neck's projector, :class:`DINOHead`, which the teacher averages).
 
     Each of ``num_slots`` token slots keeps its own EMA centre of teacher
     logits (``center_per_slot=True``), or one centre is shared by all slots.
@@ -99,32 +102,34 @@ class DINOLoss(BaseModule):
         return self.warmup_teacher_temp + (
             self.teacher_temp - self.warmup_teacher_temp) * epoch / (warm - 1)
 
-    def teacher_probs(self, teacher_logits: Tensor, epoch: int = 0) -> Tensor:
+    def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of ``(V_t, B, S, D)`` teacher logits."""
-        centred = teacher_logits - self.center
+        centred = teacher_out - self.center
         return F.softmax(centred / self.teacher_temp_at(epoch), dim=-1)
 
-    def student_log_probs(self, student_logits: Tensor) -> Tensor:
-        return F.log_softmax(student_logits / self.student_temp, dim=-1)
+    def predictions(self, student_out: Tensor) -> Tensor:
+        """Student log-probabilities at ``student_temp``."""
+        return F.log_softmax(student_out / self.student_temp, dim=-1)
 
-    def forward(self, student_logits: Union[Tensor, Sequence[Tensor]],
-                teacher_probs: Tensor) -> Tensor:
-        """Per-slot DINO loss ``(S,)`` for ``(V, B, S, D)`` student logits (or
-        groups of views, see :func:`cross_view_cross_entropy`) and teacher
-        probabilities."""
-        if torch.is_tensor(student_logits):
-            student_logits = [student_logits]
-        return cross_view_cross_entropy(
-            teacher_probs, [self.student_log_probs(g) for g in student_logits])
+    def loss(self, predictions: Union[Tensor, Sequence[Tensor]],
+             targets: Tensor) -> Tensor:
+        """Per-slot DINO loss ``(S,)``: student log-probabilities
+        ``(V, B, S, D)`` (or groups of views, see
+        :func:`cross_view_cross_entropy`) against teacher probabilities."""
+        return cross_view_cross_entropy(targets, predictions)
+
+    def aggregate(self, targets: Tensor) -> Tensor:
+        """The ensemble target: the mean of the slots' probabilities."""
+        return targets.mean(dim=2, keepdim=True)
 
     @torch.no_grad()
-    def update_center(self, teacher_logits: Tensor) -> None:
+    def update(self, teacher_out: Tensor) -> None:
         """EMA of the batch mean of ``(V_t, B, S, D)`` teacher logits,
         all-reduced over processes (DINO's ``update_center``)."""
         dims = (0, 1) if self.center_per_slot else (0, 1, 2)
-        count = teacher_logits[..., 0].numel() // (
-            teacher_logits.shape[2] if self.center_per_slot else 1)
-        batch_sum = teacher_logits.sum(dim=dims).reshape_as(self.center)
+        count = teacher_out[..., 0].numel() // (
+            teacher_out.shape[2] if self.center_per_slot else 1)
+        batch_sum = teacher_out.sum(dim=dims).reshape_as(self.center)
         if torch_dist.is_available() and torch_dist.is_initialized():
             all_reduce(batch_sum, op='sum')
         batch_center = batch_sum / (count * get_world_size())

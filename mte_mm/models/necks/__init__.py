@@ -1,4 +1,5 @@
 from .concat_cls_neck import ConcatCLSNeck
+from .multi_token_neck import MultiTokenNeck
 from .simple_feature_pyramid import SimpleFeaturePyramid
 
-__all__ = ['ConcatCLSNeck', 'SimpleFeaturePyramid']
+__all__ = ['ConcatCLSNeck', 'MultiTokenNeck', 'SimpleFeaturePyramid']

@@ -5,7 +5,7 @@ from typing import Sequence, Tuple
 
 import torch
 from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS
+from ...registry import MODELS
 from torch import Tensor
 
 

@@ -12,22 +12,30 @@ from ..test_losses.test_dino_loss import reference_dino_loss
 DIM, OUT = 32, 48
 
 
-def build(num_aux=2, num_pooled=2, distill_weight=1.0, **kwargs):
+def build(num_aux=2, num_pooled=2, distill_weight=1.0, distill_from=None,
+          separate_heads=False, **kwargs):
     torch.manual_seed(0)
     MessageHub.get_current_instance().update_info('max_iters', 10)
     MessageHub.get_current_instance().update_info('epoch', 0)
+    distill = dict(type='EnsembleDistillLoss', loss_weight=distill_weight)
+    if distill_from is not None:
+        distill['ensemble'] = distill_from
     cfg = dict(
         type='MTEDINO',
         backbone=dict(type='MTEVisionTransformer',
                       arch=dict(embed_dims=DIM, num_layers=2, num_heads=4,
                                 feedforward_channels=64),
                       img_size=32, patch_size=8, drop_path_rate=0.1,
-                      num_aux_tokens=num_aux, num_pooled_tokens=num_pooled),
-        head=dict(type='DINOHead', in_channels=DIM, out_channels=OUT,
-                  hidden_channels=40, bottleneck_channels=16,
-                  norm_last_layer=False),
-        loss=dict(type='DINOLoss', out_channels=OUT),
-        distill_weight=distill_weight,
+                      num_aux_tokens=num_aux),
+        neck=dict(type='MultiTokenNeck', in_channels=DIM,
+                  num_pooled_tokens=num_pooled, projector_call='joint',
+                  separate_projectors=separate_heads,
+                  projector=dict(type='DINOHead', in_channels=DIM,
+                                 out_channels=OUT, hidden_channels=40,
+                                 bottleneck_channels=16,
+                                 norm_last_layer=False)),
+        head=dict(type='DINOLoss', out_channels=OUT),
+        distill=distill,
         data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3),
         **kwargs)
     model = MODELS.build(cfg)
@@ -47,9 +55,10 @@ def slot_logits_by_hand(model, inputs):
     global views, with the (step-0) teacher equal to the student."""
     def slots(x):
         t = model.backbone.forward_tokens(x)
-        return model.head(torch.cat([t['x_norm_clstoken'][:, None],
-                                     t['x_norm_auxtokens'],
-                                     t['x_norm_pooledtokens']], 1))
+        pooled, _ = model.neck.pooling(t['x_norm_patchtokens'])
+        return model.neck.projector(torch.cat([t['x_norm_clstoken'][:, None],
+                                               t['x_norm_auxtokens'],
+                                               pooled], 1))
 
     student = [slots(x) for x in inputs]
     with torch.no_grad():
@@ -65,9 +74,10 @@ def test_without_extra_tokens_it_is_exactly_dino():
     assert set(losses) == {'loss_global'}
     # DINO by hand: student = head(backbone CLS) on every view, teacher = the
     # (step-0 copy of the) student on the global views, zero centre.
-    student = [model.head(model.backbone(x)[0]) for x in inputs]
+    head = model.neck.projector
+    student = [head(model.backbone(x)[0]) for x in inputs]
     with torch.no_grad():
-        teacher = [model.head(model.backbone(x)[0]) for x in inputs[:2]]
+        teacher = [head(model.backbone(x)[0]) for x in inputs[:2]]
     ref = reference_dino_loss(student, teacher, torch.zeros(OUT), 0.1, 0.04)
     torch.testing.assert_close(losses['loss_global'], ref)
 
@@ -78,8 +88,8 @@ def test_mte_loss_components_follow_the_spec():
     model.backbone.eval()
     inputs = views()
     losses = model.loss(inputs, None)
-    assert set(losses) == {'loss_global', 'loss_aux', 'loss_pooled',
-                           'loss_distill'}
+    assert {k for k in losses if 'loss' in k} == {
+        'loss_global', 'loss_aux', 'loss_pooled', 'loss_distill'}
     student, teacher = slot_logits_by_hand(model, inputs)
     per_slot = [reference_dino_loss([s[:, j] for s in student],
                                     [t[:, j] for t in teacher],
@@ -120,8 +130,9 @@ def test_aux_losses_on_global_views_only():
 
 def test_distill_from_selects_the_ensemble():
     only_aux = build(num_aux=2, num_pooled=2, distill_from=('aux', ))
-    assert only_aux.distill_slots == [1, 2]
-    assert build(num_aux=2, num_pooled=2).distill_slots == [1, 2, 3, 4]
+    assert only_aux.distill.slots(only_aux.layout) == [1, 2]
+    model = build(num_aux=2, num_pooled=2)
+    assert model.distill.slots(model.layout) == [1, 2, 3, 4]
     with pytest.raises(ValueError, match='registers'):
         build(distill_from=('registers', ))
 
@@ -133,9 +144,9 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
     assert all(p.grad is None and not p.requires_grad
                for p in model.teacher.parameters())
     params = dict(model.named_parameters())
-    for name in ['backbone.aux_tokens', 'backbone.pooling.queries',
-                 'backbone.pooling.key.weight', 'backbone.cls_token',
-                 'head.mlp.0.weight']:
+    for name in ['backbone.aux_tokens', 'neck.pooling.queries',
+                 'neck.pooling.key.weight', 'backbone.cls_token',
+                 'neck.projector.mlp.0.weight']:
         assert params[name].grad is not None and \
             params[name].grad.abs().sum() > 0, name
     # no drop-path in the teacher (the student has it): deterministic
@@ -148,7 +159,7 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
         b = model.teacher.module['backbone'].forward_tokens(x)
     torch.testing.assert_close(a['x_norm_clstoken'], b['x_norm_clstoken'])
     # epoch 0: the last layer is frozen (zero gradients)
-    assert params['head.last_layer.weight_v'].grad.abs().sum() == 0
+    assert params['neck.projector.last_layer.weight_v'].grad.abs().sum() == 0
 
 
 def test_ema_update_every_step_matches_cosine_formula():
@@ -182,9 +193,10 @@ def params_differ(a, b):
 
 def test_separate_heads():
     model = build(separate_heads=True)
-    names = {n.split('.')[0] for n, _ in model.named_parameters()}
-    assert {'head', 'aux_head', 'pooled_head'} <= names
+    names = {'.'.join(n.split('.')[:2]) for n, _ in model.named_parameters()}
+    assert {'neck.projector', 'neck.aux_projector',
+            'neck.pooled_projector'} <= names
     losses = model.loss(views(), None)
     sum(losses.values()).backward()
-    assert model.aux_head.mlp[0].weight.grad.abs().sum() > 0
-    assert model.pooled_head.mlp[0].weight.grad.abs().sum() > 0
+    assert model.neck.aux_projector.mlp[0].weight.grad.abs().sum() > 0
+    assert model.neck.pooled_projector.mlp[0].weight.grad.abs().sum() > 0

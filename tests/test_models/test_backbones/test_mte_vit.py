@@ -31,7 +31,7 @@ def plain_copy(mte: MTEVisionTransformer, **kwargs) -> VisionTransformer:
                                       'avg_featmap'])
 def test_no_extra_tokens_equals_mmpretrain_vit(out_type):
     torch.manual_seed(0)
-    mte = build(num_aux_tokens=0, num_pooled_tokens=0, out_type=out_type,
+    mte = build(num_aux_tokens=0, out_type=out_type,
                 out_indices=[1, 2])
     plain = plain_copy(mte, out_type=out_type, out_indices=[1, 2])
     x = torch.randn(2, 3, 32, 32)
@@ -42,7 +42,7 @@ def test_no_extra_tokens_equals_mmpretrain_vit(out_type):
 @pytest.mark.parametrize('size', [32, 16])  # global and local crop sizes
 def test_one_way_aux_tokens_leave_global_and_patch_tokens_unchanged(size):
     torch.manual_seed(0)
-    mte = build(num_aux_tokens=3, num_pooled_tokens=2)
+    mte = build(num_aux_tokens=3)
     plain = plain_copy(mte, out_type='raw')
     x = torch.randn(2, 3, size, size)
     tokens = mte.forward_tokens(x)
@@ -88,7 +88,7 @@ def dense_reference(model: MTEVisionTransformer, x, one_way=True):
 @pytest.mark.parametrize('mode', ['one_way', 'full'])
 def test_attention_matches_dense_mask_reference(mode):
     torch.manual_seed(0)
-    mte = build(num_aux_tokens=3, num_pooled_tokens=0, aux_attention=mode)
+    mte = build(num_aux_tokens=3, aux_attention=mode)
     x = torch.randn(2, 3, 32, 32)
     tokens = mte.forward_tokens(x)
     g, a, z = dense_reference(mte, x, one_way=mode == 'one_way')
@@ -99,7 +99,7 @@ def test_attention_matches_dense_mask_reference(mode):
 
 def test_aux_tokens_do_not_see_each_other_in_one_way_mode():
     torch.manual_seed(0)
-    mte = build(num_aux_tokens=3, num_pooled_tokens=0)
+    mte = build(num_aux_tokens=3)
     x = torch.randn(2, 3, 32, 32)
     before = mte.forward_tokens(x)['x_norm_auxtokens']
     with torch.no_grad():
@@ -111,50 +111,33 @@ def test_aux_tokens_do_not_see_each_other_in_one_way_mode():
 
 def test_full_attention_lets_aux_tokens_change_the_global_token():
     torch.manual_seed(0)
-    mte = build(num_aux_tokens=2, num_pooled_tokens=0, aux_attention='full')
+    mte = build(num_aux_tokens=2, aux_attention='full')
     x = torch.randn(2, 3, 32, 32)
     plain = plain_copy(mte)
     assert (mte(x)[0] - plain(x)[0]).abs().max() > 1e-4
 
 
-def test_pooled_tokens_follow_the_pooling_formula():
+def test_gradients_reach_aux_tokens_and_backbone():
     torch.manual_seed(0)
-    mte = build(num_aux_tokens=1, num_pooled_tokens=4)
-    x = torch.randn(2, 3, 32, 32)
-    tokens = mte.forward_tokens(x)
-    z = tokens['x_norm_patchtokens']
-    q, w_k = mte.pooling.queries, mte.pooling.key.weight
-    scores = torch.einsum('kc,bpc->bkp', q, z @ w_k.T) / math.sqrt(32)
-    alpha = scores.softmax(-1)
-    torch.testing.assert_close(tokens['pool_weights'], alpha)
-    torch.testing.assert_close(tokens['x_norm_pooledtokens'], alpha @ z)
-    torch.testing.assert_close(alpha.sum(-1), torch.ones(2, 4))
-    # image-dependent weights: two images give different pooling maps
-    assert (alpha[0] - alpha[1]).abs().max() > 1e-4
-
-
-def test_gradients_reach_aux_tokens_pooling_and_backbone():
-    torch.manual_seed(0)
-    mte = build(num_aux_tokens=2, num_pooled_tokens=2)
+    mte = build(num_aux_tokens=2)
     mte.train()
     tokens = mte.forward_tokens(torch.randn(2, 3, 32, 32))
-    (tokens['x_norm_auxtokens'].sum() +
-     tokens['x_norm_pooledtokens'].pow(2).sum()).backward()
-    for name in ['aux_tokens', 'pooling.queries', 'pooling.key.weight',
-                 'layers.0.attn.qkv.weight', 'patch_embed.projection.weight']:
+    tokens['x_norm_auxtokens'].sum().backward()
+    for name in ['aux_tokens', 'layers.0.attn.qkv.weight',
+                 'patch_embed.projection.weight']:
         grad = dict(mte.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 
 
 def test_plain_vit_loads_mte_checkpoint_and_layer_depth():
-    mte = build(num_aux_tokens=2, num_pooled_tokens=2)
-    assert set(mte.mte_state_keys()) == {
-        'aux_tokens', 'pooling.queries', 'pooling.key.weight'}
+    mte = build(num_aux_tokens=2)
+    assert mte.mte_state_keys() == ['aux_tokens']
     plain_copy(mte)  # strict load of everything else
     depth, total = mte.get_layer_depth('backbone.aux_tokens', 'backbone.')
     assert (depth, total) == (0, ARCH['num_layers'] + 2)
-    assert mte.get_layer_depth('backbone.pooling.queries', 'backbone.')[0] \
-        == total - 1
+    with pytest.raises(TypeError, match='moved to the neck'):
+        build(num_pooled_tokens=4)
+    build(num_pooled_tokens=0)  # earlier fine-tuning configs said so
 
 
 def test_bad_arguments_name_the_value():
@@ -171,13 +154,11 @@ def test_last_layer_attention_maps_match_the_dense_reference(mode):
     from mte_mm.models.layers import full_block, one_way_block
     torch.manual_seed(0)
     n_aux = 2
-    mte = build(num_aux_tokens=n_aux, num_pooled_tokens=3, aux_attention=mode)
+    mte = build(num_aux_tokens=n_aux, aux_attention=mode)
     x = torch.randn(2, 3, 32, 32)
     maps = mte.last_layer_attention(x)
     assert maps['global_map'].shape == (2, 16)
     assert maps['aux'].shape == (2, n_aux, 16)
-    torch.testing.assert_close(maps['pooled'],
-                               mte.forward_tokens(x)['pool_weights'])
     # reference: dense attention probabilities of the last block over
     # [g, a, z] with the mode's mask, averaged over heads
     main, aux, _ = mte._embed(x)

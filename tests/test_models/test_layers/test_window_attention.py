@@ -45,7 +45,7 @@ def reference_window_block(layer, x, hw, window):
 def test_window_block_equals_per_window_reference(hw):
     torch.manual_seed(0)
     model = MTEVisionTransformer(arch=ARCH, img_size=32, patch_size=8,
-                                 num_aux_tokens=0, num_pooled_tokens=0)
+                                 num_aux_tokens=0)
     model.init_weights()
     model.eval()
     layer = model.layers[0]
@@ -57,7 +57,7 @@ def test_window_block_equals_per_window_reference(hw):
 def test_backbone_windows_in_all_but_the_global_blocks():
     torch.manual_seed(0)
     kwargs = dict(arch=ARCH, img_size=40, patch_size=8, num_aux_tokens=2,
-                  num_pooled_tokens=2, out_type='raw', final_norm=False)
+                  out_type='raw', final_norm=False)
     model = MTEVisionTransformer(window_size=2, global_attn_indices=[-1],
                                  **kwargs)
     model.init_weights()

@@ -31,7 +31,7 @@ def test_loss_equals_reference_per_slot():
     teacher = torch.randn(2, batch, slots, dim)
     loss = DINOLoss(out_channels=dim, num_slots=slots, teacher_temp=0.05)
     loss.center.copy_(torch.randn(slots, dim) * 0.1)
-    per_slot = loss(student, loss.teacher_probs(teacher))
+    per_slot = loss.loss(loss.predictions(student), loss.targets(teacher))
     for j in range(slots):
         ref = reference_dino_loss(list(student[:, :, j]),
                                   list(teacher[:, :, j]), loss.center[j],
@@ -43,14 +43,14 @@ def test_center_update_matches_formula_and_shared_center():
     torch.manual_seed(0)
     teacher = torch.randn(2, 3, 4, 8)
     loss = DINOLoss(out_channels=8, num_slots=4)
-    loss.update_center(teacher)
+    loss.update(teacher)
     expected = 0.1 * teacher.reshape(6, 4, 8).mean(0)
     torch.testing.assert_close(loss.center, expected)
-    loss.update_center(teacher)
+    loss.update(teacher)
     torch.testing.assert_close(loss.center, 0.9 * expected + expected)
 
     shared = DINOLoss(out_channels=8, num_slots=4, center_per_slot=False)
-    shared.update_center(teacher)
+    shared.update(teacher)
     assert shared.center.shape == (1, 8)
     torch.testing.assert_close(shared.center[0],
                                0.1 * teacher.reshape(-1, 8).mean(0))
@@ -83,7 +83,7 @@ def test_cross_view_pairs_skip_same_view_only():
 def _center_worker(rank):
     logits = torch.arange(24, dtype=torch.float32).view(2, 1, 3, 4) * (rank + 1)
     loss = DINOLoss(out_channels=4, num_slots=3)
-    loss.update_center(logits)
+    loss.update(logits)
     return loss.center.clone()
 
 

@@ -1,0 +1,215 @@
+"""What every Multi-Token Enhancing self-supervisor shares (MTE, Li et al.,
+arXiv 2411.15787): the EMA teacher of backbone + neck, token slots, the
+slot-mean loss and its logged names, the ensemble distillation, and one
+accessor for the teacher's tokens (used by export, kNN and token maps)."""
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.models import BaseSelfSupervisor, CosineEMA
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from torch import Tensor, nn
+
+from ..utils.slot_layout import SlotLayout
+from .legacy import upgrade_legacy_state_dict
+
+SOURCES = ('teacher', 'student')
+
+
+class BaseMTESelfSupervisor(BaseSelfSupervisor):
+    """Student (backbone + neck + head) and an EMA teacher (backbone +
+    neck), mmpretrain's split of roles.
+
+    * ``backbone`` makes the tokens (``forward_tokens``: global, auxiliary
+      CLS and patch tokens), ``neck`` the slots ``[g, a_1..a_N, p_1..p_K]``
+      and their projections (:class:`MultiTokenNeck`), ``head`` the base
+      method's criterion per slot (:class:`BaseSlotHead`), ``distill`` the
+      ensemble distillation (:class:`EnsembleDistillLoss`).
+    * The teacher (``CosineEMA``, whose ``momentum`` is the *student's*
+      weight) starts as a copy of the student, has no dropout or drop-path,
+      gets no gradient and is updated by :meth:`update_teacher`, which a
+      subclass calls under ``no_grad`` right before the teacher forward (as
+      mmpretrain's MoCo v3). It keeps the run's train/eval mode, so
+      BatchNorm in a projector uses batch statistics, as in DINO and MoCo.
+    * Losses: ``L = mean_j L_j + lambda * L_distill``, logged as
+      ``loss_global`` / ``loss_aux`` / ``loss_pooled`` (each kind's share of
+      the slot mean, so they add up to it) and ``loss_distill``; with more
+      than one slot also the unscaled mean per slot of each kind as
+      ``slot_global`` / ``slot_aux`` / ``slot_pooled`` (names without
+      "loss", which mmengine logs but does not add to the loss).
+
+    Args:
+        backbone (dict): A backbone with ``forward_tokens`` and
+            ``num_aux_tokens`` (:class:`MTEVisionTransformer`).
+        neck (dict): A :class:`MultiTokenNeck` config.
+        head (dict): A :class:`BaseSlotHead` config.
+        distill (dict, optional): An :class:`EnsembleDistillLoss` config;
+            None: no distillation.
+        base_momentum (float): The student's weight in the teacher update at
+            step 0 (cosine to 0 over training).
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 distill: Optional[dict] = None,
+                 base_momentum: float = 0.004,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(backbone=backbone, neck=neck, head=None,
+                         data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if not hasattr(self.backbone, 'forward_tokens'):
+            raise TypeError(f'{type(self).__name__}: backbone '
+                            f'{type(self.backbone).__name__} has no '
+                            'forward_tokens() (use an mte_mm backbone)')
+        self.layout = SlotLayout(self.backbone.num_aux_tokens,
+                                 self.neck.num_pooled_tokens)
+        # built once the layout is known (a head may keep state per slot)
+        self.head = MMPRETRAIN_MODELS.build(self.head_config(head))
+        self.distill = MMPRETRAIN_MODELS.build(distill) if distill else None
+        self.teacher = CosineEMA(self._student(), momentum=base_momentum)
+        for module in self.teacher.modules():
+            if isinstance(module, nn.Dropout):
+                module.p = 0.0
+            elif hasattr(module, 'drop_prob'):
+                module.drop_prob = 0.0
+        # checkpoints of MTEDINO from before these modules still load
+        self.register_load_state_dict_pre_hook(_upgrade_legacy_hook)
+
+    def head_config(self, head: dict) -> dict:
+        """The head config, completed from ``self.layout`` if the head
+        needs it (MTE-DINO: one centre per slot)."""
+        return head
+
+    def _student(self) -> nn.ModuleDict:
+        """The modules the teacher averages (built on demand, so their
+        parameters are not registered twice)."""
+        return nn.ModuleDict(dict(backbone=self.backbone, neck=self.neck))
+
+    def init_weights(self) -> None:
+        """Initialise the student, then start the teacher as its copy."""
+        super().init_weights()
+        teacher = dict(self.teacher.module.named_parameters())
+        with torch.no_grad():
+            for name, param in self._student().named_parameters():
+                teacher[name].copy_(param)
+
+    # -- shared steps ------------------------------------------------------
+    @staticmethod
+    def current_epoch() -> int:
+        return MessageHub.get_current_instance().get_info('epoch') or 0
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """One EMA step of the teacher towards the student."""
+        self.teacher.update_parameters(self._student())
+
+    def encoders(self, source: str) -> nn.ModuleDict:
+        """``backbone`` and ``neck`` of the teacher or the student."""
+        if source not in SOURCES:
+            raise ValueError(f'source must be one of {SOURCES}, got '
+                             f'{source!r}')
+        return self.teacher.module if source == 'teacher' else \
+            self._student()
+
+    @property
+    def teacher_backbone(self) -> nn.Module:
+        """The backbone that export, kNN and token maps read by default."""
+        return self.teacher.module['backbone']
+
+    def encode(self, modules: nn.ModuleDict, images: Tensor,
+               global_only: bool = False) -> Dict[str, Tensor]:
+        """Backbone tokens plus the neck's slots and projections
+        (``projected`` (B, S, D); S = 1 with ``global_only``, which skips
+        the auxiliary and pooled tokens entirely)."""
+        tokens = modules['backbone'].forward_tokens(
+            images, with_aux=not global_only)
+        tokens.update(modules['neck'](tokens, global_only=global_only))
+        return tokens
+
+    def project_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
+                      group: bool = True,
+                      global_only_from: Optional[int] = None
+                      ) -> List[Tensor]:
+        """Projected slots ``(V_g, B, S, D)`` per group of views.
+
+        With ``group`` consecutive same-size views (DINO's global and local
+        crops) share one forward; without, every view is its own group (MoCo
+        v3: batch statistics per view, as the official code). Views from
+        index ``global_only_from`` on get the global slot only.
+        """
+        groups, start = [], 0
+        while start < len(views):
+            end = start + 1
+            while group and end < len(views) and \
+                    views[end].shape == views[start].shape:
+                end += 1
+            global_only = global_only_from is not None and \
+                start >= global_only_from
+            out = self.encode(modules, torch.cat(list(views[start:end])),
+                              global_only)['projected']
+            groups.append(out.view(end - start, views[start].shape[0],
+                                   *out.shape[1:]))
+            start = end
+        return groups
+
+    def slot_losses(self, per_slot: Tensor) -> Dict[str, Tensor]:
+        """``loss_<kind>``: each kind's share of ``mean_j L_j``; with more
+        than one slot also ``slot_<kind>``: its unscaled mean per slot."""
+        layout = self.layout
+        losses = {f'loss_{kind}': value / layout.num_slots
+                  for kind, value in layout.split(per_slot).items()}
+        if layout.num_slots > 1:
+            for kind, value in layout.split(per_slot.detach()).items():
+                losses[f'slot_{kind}'] = value / layout.count(kind)
+        return losses
+
+    def distill_losses(self, global_predictions, targets: Tensor
+                       ) -> Dict[str, Tensor]:
+        """``loss_distill`` when distillation is on and has an ensemble."""
+        if self.distill is None:
+            return {}
+        loss = self.distill(self.head, global_predictions, targets,
+                            self.layout)
+        return {} if loss is None else dict(loss_distill=loss)
+
+    # -- evaluation --------------------------------------------------------
+    @torch.no_grad()
+    def extract_tokens(self, images: Tensor, source: str = 'teacher',
+                       with_aux: bool = True) -> Dict[str, Tensor]:
+        """Backbone tokens and (``with_aux``) the pooled tokens and pooling
+        weights of ``images``, from the teacher (default) or the student:
+        ``x_norm_clstoken`` (B, C), ``x_norm_auxtokens`` (B, N, C),
+        ``x_norm_pooledtokens`` (B, K, C), ``x_norm_patchtokens`` (B, P, C),
+        ``pool_weights`` (B, K, P)."""
+        modules = self.encoders(source)
+        tokens = modules['backbone'].forward_tokens(images,
+                                                    with_aux=with_aux)
+        tokens.update(modules['neck'].slots(tokens, global_only=not with_aux))
+        del tokens['slots']
+        return tokens
+
+    @torch.no_grad()
+    def token_maps(self, images: Tensor, source: str = 'teacher'
+                   ) -> Dict[str, Tensor]:
+        """Last-layer attention of the global and auxiliary tokens over the
+        patches (``global_map`` (B, P), ``aux`` (B, N, P)) and the pooling
+        weights (``pooled`` (B, K, P)), for visualisation."""
+        modules = self.encoders(source)
+        maps = modules['backbone'].last_layer_attention(images)
+        maps['pooled'] = self.extract_tokens(images, source)['pool_weights']
+        return maps
+
+
+def _upgrade_legacy_hook(module, state_dict, prefix, *args) -> None:
+    """Rename, in place, the keys of a checkpoint written before the MTE
+    modules existed (see :mod:`.legacy`)."""
+    own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
+    upgraded = upgrade_legacy_state_dict({k: state_dict[full]
+                                          for k, full in own.items()})
+    if set(upgraded) != set(own):
+        for full in own.values():
+            del state_dict[full]
+        state_dict.update({prefix + k: v for k, v in upgraded.items()})

@@ -1,0 +1,49 @@
+"""The head contract of Multi-Token Enhancing (MTE, arXiv 2411.15787): a
+base method's criterion applied per token slot, so that one MTE algorithm
+base class and one distillation loss serve every base method (DINO, iBOT,
+MoCo v3). DINOv2 style: target, prediction, criterion and state update are
+separate small methods."""
+from abc import ABCMeta, abstractmethod
+from typing import Sequence, Union
+
+from mmengine.model import BaseModule
+from torch import Tensor
+
+Views = Union[Tensor, Sequence[Tensor]]
+
+
+class BaseSlotHead(BaseModule, metaclass=ABCMeta):
+    """Shapes: ``V`` views, ``B`` images, ``S`` slots, ``D`` channels; the
+    teacher side covers the ``V_t`` views the teacher sees (its first
+    views). Student views may come as groups ``(V_g, B, S, D)`` in view
+    order (one forward per group of same-size crops).
+
+    A head never folds ``S`` into ``B``: other slots of the same image are
+    not negatives, and each slot is its own ensemble member.
+    """
+
+    @abstractmethod
+    def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
+        """``(V_t, B, S, D)`` teacher projections -> targets (same layout;
+        DINO: centred, sharpened probabilities; MoCo: normalised keys)."""
+
+    @abstractmethod
+    def predictions(self, student_out: Tensor) -> Tensor:
+        """``(V, B, S, D)`` student projections -> what the criterion
+        compares with the targets (DINO: log-probabilities; MoCo v3: the
+        normalised predictor output)."""
+
+    @abstractmethod
+    def loss(self, predictions: Views, targets: Tensor) -> Tensor:
+        """The base method's loss per slot ``(S,)``, reduced over its view
+        pairs and the batch as the base method does."""
+
+    @abstractmethod
+    def aggregate(self, targets: Tensor) -> Tensor:
+        """Ensemble ``(V_t, B, S_e, D)`` targets of several slots into one
+        target per view ``(V_t, B, 1, D)`` (DINO: mean of probabilities;
+        MoCo: normalised mean of keys)."""
+
+    def update(self, teacher_out: Tensor) -> None:
+        """State updated after the loss from the teacher's projections
+        (DINO's centre). Nothing by default."""

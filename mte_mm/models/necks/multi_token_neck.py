@@ -1,0 +1,144 @@
+"""The multi-token neck of Multi-Token Enhancing (MTE, Li et al., arXiv
+2411.15787): backbone tokens -> token slots ``[g, a_1..a_N, p_1..p_K]`` ->
+the base method's projector per slot."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.model import BaseModule
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from torch import Tensor, nn
+
+from ...registry import MODELS
+from ..layers.attention_pooling import AttentionPooling
+
+PROJECTOR_CALLS = ('per_slot', 'joint')
+
+
+def _takes_tuples(module: nn.Module) -> bool:
+    """mmpretrain necks (e.g. ``NonLinearNeck``, MoCo v3's projector) take
+    and return tuples of ``(B, C)`` tensors; other projectors (``DINOHead``)
+    map ``(..., C)`` tensors."""
+    return type(module).__module__.startswith('mmpretrain.models.necks')
+
+
+@MODELS.register_module()
+class MultiTokenNeck(BaseModule):
+    """Token slots and their projections, EMA'd with the backbone by the
+    teacher (mmpretrain's split: teacher = backbone + neck).
+
+    From the backbone's token dict (``x_norm_clstoken`` (B, C),
+    ``x_norm_auxtokens`` (B, N, C), ``x_norm_patchtokens`` (B, P, C)) it
+    makes the K adaptively pooled tokens (:class:`AttentionPooling` of the
+    patch tokens), stacks the slots in :class:`SlotLayout` order and
+    projects every slot with the base method's projector (DINO's MLP head,
+    MoCo v3's ``NonLinearNeck``): one projector shared by every token kind,
+    or one per kind (``separate_projectors``).
+
+    Args:
+        in_channels (int): Token dimension C.
+        projector (dict): Config of the projector.
+        num_pooled_tokens (int): K. Defaults to 4.
+        separate_projectors (bool): One projector per token kind (global /
+            aux / pooled) instead of one shared. Defaults to False.
+        projector_call (str): ``'per_slot'`` (default): the projector runs
+            once per slot on ``(B, C)``, so a projector with BatchNorm keeps
+            each slot's batch statistics apart (one call on ``(B*S, C)``
+            would mix them and change even the global path). ``'joint'``:
+            one call on all slots (per projector), the same numbers for a
+            projector without batch statistics (DINO's head), and faster.
+        pooling_init_std (float): See :class:`AttentionPooling`.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 projector: dict,
+                 num_pooled_tokens: int = 4,
+                 separate_projectors: bool = False,
+                 projector_call: str = 'per_slot',
+                 pooling_init_std: float = 1.0,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg)
+        if num_pooled_tokens < 0:
+            raise ValueError('MultiTokenNeck: num_pooled_tokens must be >= 0, '
+                             f'got {num_pooled_tokens}')
+        if projector_call not in PROJECTOR_CALLS:
+            raise ValueError(f'MultiTokenNeck: projector_call='
+                             f'{projector_call!r}, expected one of '
+                             f'{PROJECTOR_CALLS}')
+        self.num_pooled_tokens = num_pooled_tokens
+        self.projector_call = projector_call
+        self.separate_projectors = separate_projectors
+        # registration order = parameter order, as in checkpoints written
+        # before the neck existed (backbone.pooling, head, aux_head, ...)
+        self.pooling = AttentionPooling(
+            in_channels, num_pooled_tokens, init_std=pooling_init_std) \
+            if num_pooled_tokens > 0 else None
+        self.projector = MMPRETRAIN_MODELS.build(projector)
+        if separate_projectors:
+            self.aux_projector = MMPRETRAIN_MODELS.build(projector)
+            self.pooled_projector = MMPRETRAIN_MODELS.build(projector)
+
+    def freeze_last_layer(self, frozen: bool) -> None:
+        """Freeze (zero the gradients of) the last layer of every projector
+        that has one (DINO freezes it during the first epoch)."""
+        for projector in self._projectors().values():
+            if hasattr(projector, 'freeze_last_layer'):
+                projector.freeze_last_layer = frozen
+            elif frozen:
+                raise TypeError(f'{type(projector).__name__} has no last '
+                                'layer to freeze; set the algorithm\'s '
+                                'freeze_last_layer_epochs=0')
+
+    def _projectors(self) -> Dict[str, nn.Module]:
+        if not self.separate_projectors:
+            return dict(shared=self.projector)
+        return dict(global_=self.projector, aux=self.aux_projector,
+                    pooled=self.pooled_projector)
+
+    def slots(self, tokens: Dict[str, Tensor], global_only: bool = False
+              ) -> Dict[str, Tensor]:
+        """Slot features ``slots`` (B, S, C) (S = 1 with ``global_only``),
+        the pooled tokens ``x_norm_pooledtokens`` (B, K, C) and their
+        weights ``pool_weights`` (B, K, P)."""
+        cls = tokens['x_norm_clstoken'][:, None]
+        patch = tokens['x_norm_patchtokens']
+        if global_only or self.pooling is None:
+            pooled = patch.new_zeros(patch.shape[0], 0, patch.shape[2])
+            weights = patch.new_zeros(patch.shape[0], 0, patch.shape[1])
+        else:
+            pooled, weights = self.pooling(patch)
+        slots = cls if global_only else torch.cat(
+            [cls, tokens['x_norm_auxtokens'], pooled], dim=1)
+        return dict(slots=slots, x_norm_pooledtokens=pooled,
+                    pool_weights=weights)
+
+    def project(self, slots: Tensor, num_aux: int) -> Tensor:
+        """Project ``(B, S, C)`` slot features (``num_aux`` of them are
+        auxiliary CLS tokens) to ``(B, S, D)``."""
+        if not self.separate_projectors:
+            return self._call(self.projector, slots)
+        kinds = [(self.projector, slots[:, :1]),
+                 (self.aux_projector, slots[:, 1:1 + num_aux]),
+                 (self.pooled_projector, slots[:, 1 + num_aux:])]
+        return torch.cat([self._call(projector, part)
+                          for projector, part in kinds if part.shape[1]],
+                         dim=1)
+
+    def _call(self, projector: nn.Module, slots: Tensor) -> Tensor:
+        batch, num_slots, channels = slots.shape
+        if self.projector_call == 'per_slot' and num_slots > 1:
+            return torch.stack([self._call(projector, slots[:, j:j + 1])[:, 0]
+                                for j in range(num_slots)], dim=1)
+        flat = slots.reshape(batch * num_slots, channels)
+        out = projector((flat, ))[0] if _takes_tuples(projector) \
+            else projector(flat)
+        return out.reshape(batch, num_slots, -1)
+
+    def forward(self, tokens: Dict[str, Tensor], global_only: bool = False
+                ) -> Dict[str, Tensor]:
+        """Backbone token dict -> :meth:`slots` plus ``projected``
+        (B, S, D)."""
+        out = self.slots(tokens, global_only)
+        out['projected'] = self.project(out['slots'],
+                                        tokens['x_norm_auxtokens'].shape[1])
+        return out
