@@ -130,6 +130,17 @@ def write_images(folder, count, value_range, seed):
 
 
 @pytest.fixture(scope='session')
+def image_folder(tmp_path_factory):
+    """6 random 64x64 JPEGs in ImageNet layout (labels unused by
+    pretraining): 3 iterations at batch 2."""
+    root = tmp_path_factory.mktemp('synthetic_imagenet')
+    for wnid in ('n0001', 'n0002'):
+        write_images(root / 'train' / wnid, 3, (0, 256),
+                     seed=int(wnid[1:]))
+    return root
+
+
+@pytest.fixture(scope='session')
 def labelled_folder(tmp_path_factory):
     """ImageNet-style train/val folders of two easily told-apart classes
     (dark and bright noise images)."""

@@ -3,25 +3,10 @@ arch, synthetic images): 3 training iterations, checkpoint, resume, export to
 a plain ViT, kNN evaluation of the checkpoint."""
 import json
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from ..conftest import REPO, run_tool
-
-
-@pytest.fixture(scope='module')
-def image_folder(tmp_path_factory):
-    """6 random 64x64 JPEGs in ImageNet layout: 3 iterations at batch 2."""
-    root = tmp_path_factory.mktemp('synthetic_imagenet_moco')
-    rng = np.random.RandomState(0)
-    for wnid in ('n0001', 'n0002'):
-        (root / 'train' / wnid).mkdir(parents=True)
-        for i in range(3):
-            Image.fromarray(rng.randint(0, 256, (64, 64, 3), np.uint8)).save(
-                root / 'train' / wnid / f'{i}.JPEG')
-    return root
 
 
 def tiny_config(path, base, data_root, max_epochs):

@@ -10,6 +10,8 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor
 
 from ...registry import MODELS
+from ..layers.slotwise_batch_norm import slotwise_batch_norm
+from ..necks.multi_token_neck import call_projector
 from .slot_head import BaseSlotHead
 
 
@@ -25,8 +27,9 @@ class MoCoV3SlotHead(BaseSlotHead):
 
     Args:
         predictor (dict): The predictor (mmpretrain's ``NonLinearNeck`` in
-            the recipe), applied to each slot separately, so its BatchNorm
-            keeps per-slot batch statistics (as the neck's projector).
+            the recipe); its BatchNorm keeps per-view, per-slot batch
+            statistics (:func:`slotwise_batch_norm`, as the neck's
+            projector).
         temperature (float): T. Defaults to 0.2 (MoCo v3's ViT recipe).
     """
 
@@ -45,12 +48,15 @@ class MoCoV3SlotHead(BaseSlotHead):
 
     def predictions(self, student_out: Tensor) -> Tensor:
         """Normalised predictor outputs of ``(V, B, S, D)`` student
-        projections; one predictor call per view and slot."""
-        return torch.stack([
-            torch.stack([
-                F.normalize(self.predictor((view[:, j], ))[0], dim=-1)
-                for j in range(view.shape[1])], dim=1)
-            for view in student_out])
+        projections, with batch statistics per view and slot (as one
+        predictor call per view and slot; mmpretrain's MoCoV3Head calls it
+        once per view)."""
+        views, batch, slots, channels = student_out.shape
+        flat = student_out.permute(0, 2, 1, 3).reshape(-1, channels)
+        with slotwise_batch_norm(self.predictor, views * slots):
+            out = call_projector(self.predictor, flat)
+        out = out.view(views, slots, batch, -1).permute(0, 2, 1, 3)
+        return F.normalize(out, dim=-1)
 
     def contrastive(self, queries: Tensor, keys: Tensor) -> Tensor:
         """``ctr`` per slot ``(S,)`` for normalised ``(B, S, D)`` queries and

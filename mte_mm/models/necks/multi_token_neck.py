@@ -10,15 +10,18 @@ from torch import Tensor, nn
 
 from ...registry import MODELS
 from ..layers.attention_pooling import AttentionPooling
+from ..layers.slotwise_batch_norm import slotwise_batch_norm
 
 PROJECTOR_CALLS = ('per_slot', 'joint')
 
 
-def _takes_tuples(module: nn.Module) -> bool:
-    """mmpretrain necks (e.g. ``NonLinearNeck``, MoCo v3's projector) take
-    and return tuples of ``(B, C)`` tensors; other projectors (``DINOHead``)
-    map ``(..., C)`` tensors."""
-    return type(module).__module__.startswith('mmpretrain.models.necks')
+def call_projector(projector: nn.Module, x: Tensor) -> Tensor:
+    """``(M, C)`` -> ``(M, D)``. mmpretrain necks (``NonLinearNeck``: MoCo
+    v3's projector and predictor) take and return tuples of tensors; other
+    projectors (``DINOHead``) map tensors."""
+    if type(projector).__module__.startswith('mmpretrain.models.necks'):
+        return projector((x, ))[0]
+    return projector(x)
 
 
 @MODELS.register_module()
@@ -40,12 +43,13 @@ class MultiTokenNeck(BaseModule):
         num_pooled_tokens (int): K. Defaults to 4.
         separate_projectors (bool): One projector per token kind (global /
             aux / pooled) instead of one shared. Defaults to False.
-        projector_call (str): ``'per_slot'`` (default): the projector runs
-            once per slot on ``(B, C)``, so a projector with BatchNorm keeps
-            each slot's batch statistics apart (one call on ``(B*S, C)``
-            would mix them and change even the global path). ``'joint'``:
-            one call on all slots (per projector), the same numbers for a
-            projector without batch statistics (DINO's head), and faster.
+        projector_call (str): ``'per_slot'`` (default): every slot is
+            projected as if on its own, so a projector with BatchNorm keeps
+            each slot's batch statistics apart (statistics mixed over all
+            slots would change even the global path); computed in one call
+            with :func:`slotwise_batch_norm`. ``'joint'``: BatchNorm
+            statistics over all slots together. The two are the same for a
+            projector without batch statistics (DINO's head).
         pooling_init_std (float): See :class:`AttentionPooling`.
     """
 
@@ -126,13 +130,14 @@ class MultiTokenNeck(BaseModule):
 
     def _call(self, projector: nn.Module, slots: Tensor) -> Tensor:
         batch, num_slots, channels = slots.shape
-        if self.projector_call == 'per_slot' and num_slots > 1:
-            return torch.stack([self._call(projector, slots[:, j:j + 1])[:, 0]
-                                for j in range(num_slots)], dim=1)
+        if self.projector_call == 'per_slot':
+            # slot-major rows; each slot's rows are one BatchNorm group
+            flat = slots.transpose(0, 1).reshape(num_slots * batch, channels)
+            with slotwise_batch_norm(projector, num_slots):
+                out = call_projector(projector, flat)
+            return out.view(num_slots, batch, -1).transpose(0, 1)
         flat = slots.reshape(batch * num_slots, channels)
-        out = projector((flat, ))[0] if _takes_tuples(projector) \
-            else projector(flat)
-        return out.reshape(batch, num_slots, -1)
+        return call_projector(projector, flat).view(batch, num_slots, -1)
 
     def forward(self, tokens: Dict[str, Tensor], global_only: bool = False
                 ) -> Dict[str, Tensor]:
