@@ -22,6 +22,28 @@ _RENAMES = [
 ]
 
 
+# MTEDINO arguments of that layout -> where they live now
+_MOVED_ARGS = {
+    'loss': "model.head (the DINOLoss config)",
+    'distill_weight': "model.distill=dict(type='EnsembleDistillLoss', "
+                      'loss_weight=...) (None: no distillation)',
+    'distill_from': "model.distill=dict(type='EnsembleDistillLoss', "
+                    'ensemble=...)',
+    'separate_heads': 'model.neck.separate_projectors',
+}
+
+
+def check_moved_args(owner: str, kwargs: dict) -> None:
+    """Name the new home of arguments of the old layout, before a bare
+    'unexpected keyword argument' would."""
+    moved = [f'{key} -> {_MOVED_ARGS[key]}' for key in kwargs
+             if key in _MOVED_ARGS]
+    if moved:
+        raise TypeError(f'{owner}: arguments of the layout before the MTE '
+                        'modules (README, "MTE as modules"): ' +
+                        '; '.join(moved))
+
+
 def is_legacy_state_dict(state_dict: Mapping[str, Tensor]) -> bool:
     """An old-layout MTEDINO state dict (it has ``dino_loss.*`` keys)."""
     return any(key.startswith('dino_loss.') for key in state_dict)

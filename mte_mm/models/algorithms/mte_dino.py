@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ...registry import MODELS
 from .base_mte import BaseMTESelfSupervisor
+from .legacy import check_moved_args
 
 AUX_LOSS_VIEWS = ('global', 'all')
 
@@ -56,6 +57,7 @@ class MTEDINO(BaseMTESelfSupervisor):
                  freeze_last_layer_epochs: int = 1,
                  aux_loss_views: str = 'global',
                  **kwargs):
+        check_moved_args('MTEDINO', kwargs)
         if aux_loss_views not in AUX_LOSS_VIEWS:
             raise ValueError(f'aux_loss_views must be one of {AUX_LOSS_VIEWS}'
                              f', got {aux_loss_views!r}')
