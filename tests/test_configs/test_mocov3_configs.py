@@ -1,6 +1,6 @@
 """MoCo v3 and MTE-MoCo v3 configs end to end with the real tools (tiny
 arch, synthetic images): 3 training iterations, checkpoint, resume, export to
-a plain ViT, kNN evaluation of the checkpoint."""
+a plain ViT, token maps and kNN evaluation of the checkpoint."""
 import json
 
 import pytest
@@ -76,6 +76,13 @@ def test_mocov3_train_resume_export_knn(config, loss_keys, image_folder,
     assert exported['meta']['backbone']['type'] == \
         'mmpretrain.VisionTransformer'
     assert exported['meta']['backbone']['arch']['embed_dims'] == 32
+
+    image = next((labelled_folder / 'val' / 'dark').iterdir())
+    proc = run_tool(['tools/visualize_tokens.py', cfg2, ckpt, image, '--out',
+                     tmp_path / 'maps.png', '--panel', '32'])
+    panels = 9 if is_mte else 1
+    assert f'{panels} panels (global' in proc.stdout
+    assert (tmp_path / 'maps.png').is_file()
 
     run_tool(['tools/knn_eval.py', cfg2, ckpt, '--data-root',
               labelled_folder, '--ks', '3', '--resize', '64', '--crop', '64',
