@@ -222,9 +222,10 @@ class MTEVisionTransformer(VisionTransformer):
         layer, attn = self.layers[-1], self.layers[-1].attn
 
         def heads(t: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-            qkv = attn.qkv(layer.ln1(t))
+            qkv = attn.qkv(layer.ln1(t))  # head dims explicit: N may be 0
             return qkv.reshape(*t.shape[:2], 3, attn.num_heads,
-                               -1).permute(2, 0, 3, 1, 4).unbind(0)
+                               attn.head_dims).permute(2, 0, 3, 1,
+                                                       4).unbind(0)
 
         scale = attn.head_dims**-0.5
         if self.aux_attention == 'full':

@@ -149,6 +149,19 @@ def test_bad_arguments_name_the_value():
     copy.deepcopy(build())
 
 
+def test_last_layer_attention_without_aux_tokens():
+    """N = 0 (the baselines' checkpoints): no auxiliary maps, and the global
+    map is the one-way model's, which the auxiliary tokens never change."""
+    plain = build(num_aux_tokens=0)
+    with_aux = build(num_aux_tokens=2)
+    with_aux.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(2, 3, 32, 32)
+    maps = plain.last_layer_attention(x)
+    assert maps['aux'].shape == (2, 0, 16)
+    torch.testing.assert_close(maps['global_map'],
+                               with_aux.last_layer_attention(x)['global_map'])
+
+
 @pytest.mark.parametrize('mode', ['one_way', 'full'])
 def test_last_layer_attention_maps_match_the_dense_reference(mode):
     from mte_mm.models.layers import full_block, one_way_block
