@@ -69,7 +69,7 @@ BUILD_ARGS = dict(
     hooks=dict(KNNEvalHook=dict(data_root='data/knn', interval=2)),
     datasets=dict(DigitsDataset=dict(split='test', image_size=8,
                                      pipeline=[])),
-    transforms=dict(),
+    transforms=dict(IBOTBlockMasks=dict(patch_size=16)),
     optim_wrapper_constructors=dict(
         ViTLayerDecayOptimWrapperConstructor=dict(
             optim_wrapper_cfg=dict(type='OptimWrapper',

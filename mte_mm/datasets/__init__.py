@@ -1,3 +1,4 @@
 from .digits import DigitsDataset
+from .transforms import IBOTBlockMasks
 
-__all__ = ['DigitsDataset']
+__all__ = ['DigitsDataset', 'IBOTBlockMasks']

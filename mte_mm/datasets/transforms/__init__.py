@@ -1,0 +1,3 @@
+from .ibot_masks import IBOTBlockMasks
+
+__all__ = ['IBOTBlockMasks']
