@@ -11,7 +11,7 @@ from torch import Tensor
 
 SOURCE_PREFIXES = {'teacher': 'teacher.module.backbone.',
                    'student': 'backbone.'}
-MTE_ONLY_KEYS = re.compile(r'^(aux_tokens$|pooling\.)')
+MTE_ONLY_KEYS = re.compile(r'^(aux_tokens$|mask_token$|pooling\.)')
 
 
 def extract_backbone(state_dict: Mapping[str, Tensor],

@@ -46,6 +46,11 @@ class MTEVisionTransformer(VisionTransformer):
         aux_init_std (float): Std of the truncated-normal init of the
             auxiliary tokens (distinct inits make the ensemble members
             differ). Defaults to 0.02.
+        use_mask_token (bool): A learnable ``mask_token`` (zero init, as
+            iBOT) that replaces the embeddings of the patches masked in
+            ``forward_tokens(x, mask=...)``, before the position embedding
+            (masked patches keep their position). Training-only: the
+            exported plain ViT drops it. Defaults to False (no parameter).
         norm_intermediate (bool): Apply the final norm to the outputs of
             every ``out_indices`` block, not only the last (DINO's linear
             probe reads normed CLS tokens of the last n blocks). Defaults to
@@ -71,6 +76,7 @@ class MTEVisionTransformer(VisionTransformer):
                  norm_intermediate: bool = False,
                  window_size: int = 0,
                  global_attn_indices: Sequence[int] = (),
+                 use_mask_token: bool = False,
                  **kwargs):
         if not kwargs.get('with_cls_token', True):
             raise ValueError('MTEVisionTransformer needs with_cls_token=True '
@@ -104,6 +110,9 @@ class MTEVisionTransformer(VisionTransformer):
             if num_aux_tokens > 0 else None
         if self.aux_tokens is not None:
             trunc_normal_(self.aux_tokens, std=aux_init_std)
+        # iBOT's masked-image modeling (Zhou et al., ICLR 2022)
+        self.mask_token = nn.Parameter(torch.zeros(1, self.embed_dims)) \
+            if use_mask_token else None
 
     def _check_windows(self, window_size: int,
                        global_attn_indices: Sequence[int]):
@@ -131,9 +140,13 @@ class MTEVisionTransformer(VisionTransformer):
             trunc_normal_(self.aux_tokens, std=self.aux_init_std)
 
     # -- token computation -------------------------------------------------
-    def _embed(self, x: Tensor) -> Tuple[Tensor, Tensor, Tuple[int, int]]:
+    def _embed(self, x: Tensor, mask: Optional[Tensor] = None
+               ) -> Tuple[Tensor, Tensor, Tuple[int, int]]:
         batch = x.shape[0]
         x, patch_resolution = self.patch_embed(x)
+        if mask is not None:
+            x = torch.where(self._check_mask(mask, x)[..., None],
+                            self.mask_token.to(x.dtype), x)
         x = torch.cat((self.cls_token.expand(batch, -1, -1), x), dim=1)
         x = x + resize_pos_embed(
             self.pos_embed, self.patch_resolution, patch_resolution,
@@ -185,13 +198,31 @@ class MTEVisionTransformer(VisionTransformer):
         return tuple(self._run_blocks(x, aux if needs_aux else None, hw,
                                       collect=True)[2])
 
-    def forward_tokens(self, x: Tensor, with_aux: bool = True) -> Dict:
+    def _check_mask(self, mask: Tensor, patches: Tensor) -> Tensor:
+        """``(B, h, w)`` or ``(B, P)`` bool mask -> ``(B, P)``."""
+        if self.mask_token is None:
+            raise ValueError('forward_tokens got a mask but the backbone has '
+                             'no mask token (set use_mask_token=True)')
+        batch, num_patches = patches.shape[:2]
+        if mask.dtype != torch.bool or mask.shape[0] != batch or \
+                mask[0].numel() != num_patches:
+            raise ValueError(
+                f'mask: expected a bool tensor of {batch} images x '
+                f'{num_patches} patches, got {mask.dtype} of shape '
+                f'{tuple(mask.shape)}')
+        return mask.reshape(batch, num_patches)
+
+    def forward_tokens(self, x: Tensor, with_aux: bool = True,
+                       mask: Optional[Tensor] = None) -> Dict:
         """All last-layer tokens by kind (see the class docstring).
 
         With ``with_aux=False`` the auxiliary tokens are neither computed
-        nor returned (empty), as at inference (``'one_way'`` only).
+        nor returned (empty), as at inference (``'one_way'`` only). ``mask``
+        ``(B, h, w)`` or ``(B, P)`` (True = masked, needs
+        ``use_mask_token``) replaces those patch embeddings by the mask
+        token; :meth:`forward` never takes a mask.
         """
-        x, aux, hw = self._embed(x)
+        x, aux, hw = self._embed(x, mask)
         skip_aux = not with_aux and self.aux_attention == 'one_way'
         x, aux, _ = self._run_blocks(x, None if skip_aux else aux, hw,
                                      collect=False)
@@ -249,10 +280,11 @@ class MTEVisionTransformer(VisionTransformer):
         """Layer depth for layer-wise lr decay: auxiliary tokens sit with the
         stem (like ``cls_token``)."""
         if param_name.startswith(prefix) and \
-                param_name[len(prefix):] == 'aux_tokens':
+                param_name[len(prefix):] in ('aux_tokens', 'mask_token'):
             param_name = prefix + 'cls_token'
         return super().get_layer_depth(param_name, prefix)
 
     def mte_state_keys(self) -> List[str]:
         """State-dict keys that a plain ViT does not have."""
-        return [k for k in self.state_dict() if k == 'aux_tokens']
+        return [k for k in self.state_dict()
+                if k in ('aux_tokens', 'mask_token')]

@@ -194,3 +194,42 @@ def test_last_layer_attention_maps_match_the_dense_reference(mode):
     torch.testing.assert_close(maps['global_map'], probs[:, 0, 1 + n_aux:])
     torch.testing.assert_close(maps['aux'],
                                probs[:, 1:1 + n_aux, 1 + n_aux:])
+
+
+def test_mask_token_replaces_only_masked_patches_before_position():
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=2, use_mask_token=True)
+    assert mte.mask_token.shape == (1, 32) and not mte.mask_token.any()
+    with torch.no_grad():
+        mte.mask_token.normal_()  # a trained value, to tell it apart
+    x = torch.randn(2, 3, 32, 32)
+    mask = torch.zeros(2, 4, 4, dtype=torch.bool)
+    mask[0, 1, 2] = mask[0, 3, 3] = mask[1, 0, 0] = True
+    masked, _, _ = mte._embed(x, mask)
+    plain, _, _ = mte._embed(x)
+    flat = torch.cat([torch.zeros(2, 1, dtype=torch.bool),
+                      mask.flatten(1)], 1)  # the CLS token is never masked
+    torch.testing.assert_close(masked[~flat], plain[~flat], rtol=0, atol=0)
+    # masked patches: mask token + their own position embedding
+    positions = flat.nonzero()[:, 1]
+    torch.testing.assert_close(
+        masked[flat], mte.mask_token + mte.pos_embed[0, positions])
+    # gradients reach the mask token; forward() is the plain ViT's
+    mte.forward_tokens(x, mask=mask)['x_norm_clstoken'].sum().backward()
+    assert mte.mask_token.grad.abs().sum() > 0
+    torch.testing.assert_close(mte(x)[0], plain_copy(mte)(x)[0])
+    assert 'mask_token' in mte.mte_state_keys()
+    from mte_mm.models import extract_backbone  # the export drops it
+    state = {f'backbone.{k}': v for k, v in mte.state_dict().items()}
+    assert 'mask_token' not in extract_backbone(state, 'student')
+    assert 'mask_token' in extract_backbone(state, 'student', keep_mte=True)
+    assert mte.get_layer_depth('backbone.mask_token', 'backbone.')[0] == 0
+
+
+def test_mask_errors_name_the_problem():
+    x = torch.randn(2, 3, 32, 32)
+    with pytest.raises(ValueError, match='use_mask_token=True'):
+        build().forward_tokens(x, mask=torch.zeros(2, 16, dtype=torch.bool))
+    with pytest.raises(ValueError, match='2 images x 16 patches'):
+        build(use_mask_token=True).forward_tokens(
+            x, mask=torch.zeros(2, 9, dtype=torch.bool))
