@@ -47,6 +47,7 @@ BUILD_ARGS = dict(
         DINOLoss=dict(out_channels=16, num_slots=3),
         MoCoV3SlotHead=dict(predictor=dict(_NONLINEAR, in_channels=16)),
         EnsembleDistillLoss=dict(loss_weight=0.5),
+        IBOTPatchLoss=dict(out_channels=16),
         ConcatCLSNeck=dict(num_blocks=2),
         SimpleFeaturePyramid=dict(in_channels=32, out_channels=16),
         MultiTokenNeck=dict(in_channels=32, projector=_DINO_HEAD),
