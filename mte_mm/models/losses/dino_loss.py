@@ -47,6 +47,30 @@ def cross_view_cross_entropy(
     return -(total - same_view) / num_pairs
 
 
+def warmup_temperature(epoch: int, start: float, final: float,
+                       warmup_epochs: int) -> float:
+    """DINO's / iBOT's teacher-temperature schedule:
+    ``linspace(start, final, warmup_epochs)[epoch]``, then ``final``."""
+    if epoch >= warmup_epochs:
+        return final
+    if warmup_epochs == 1:
+        return start
+    return start + (final - start) * epoch / (warmup_epochs - 1)
+
+
+@torch.no_grad()
+def update_center(center: Tensor, batch_sum: Tensor, count: int,
+                  momentum: float) -> None:
+    """``center <- momentum * center + (1 - momentum) * mean``, the mean of
+    ``count`` rows per process whose sum is ``batch_sum``, all-reduced over
+    processes (DINO's and iBOT's centring)."""
+    batch_sum = batch_sum.reshape_as(center).clone()
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        all_reduce(batch_sum, op='sum')
+    center.mul_(momentum).add_(batch_sum / (count * get_world_size()),
+                               alpha=1 - momentum)
+
+
 @MODELS.register_module()
 class DINOLoss(BaseSlotHead):
     """Centred, sharpened teacher targets and the cross-view DINO loss: the
@@ -93,14 +117,10 @@ class DINOLoss(BaseSlotHead):
                                   out_channels))
 
     def teacher_temp_at(self, epoch: int) -> float:
-        """DINO's schedule: linspace(warmup, final, W)[epoch], then final."""
-        warm = self.warmup_teacher_temp_epochs
-        if epoch >= warm:
-            return self.teacher_temp
-        if warm == 1:
-            return self.warmup_teacher_temp
-        return self.warmup_teacher_temp + (
-            self.teacher_temp - self.warmup_teacher_temp) * epoch / (warm - 1)
+        """The teacher temperature of ``epoch`` (:func:`warmup_temperature`)."""
+        return warmup_temperature(epoch, self.warmup_teacher_temp,
+                                  self.teacher_temp,
+                                  self.warmup_teacher_temp_epochs)
 
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of ``(V_t, B, S, D)`` teacher logits."""
@@ -129,9 +149,5 @@ class DINOLoss(BaseSlotHead):
         dims = (0, 1) if self.center_per_slot else (0, 1, 2)
         count = teacher_out[..., 0].numel() // (
             teacher_out.shape[2] if self.center_per_slot else 1)
-        batch_sum = teacher_out.sum(dim=dims).reshape_as(self.center)
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            all_reduce(batch_sum, op='sum')
-        batch_center = batch_sum / (count * get_world_size())
-        self.center.mul_(self.center_momentum).add_(
-            batch_center, alpha=1 - self.center_momentum)
+        update_center(self.center, teacher_out.sum(dim=dims), count,
+                      self.center_momentum)

@@ -4,13 +4,12 @@ iBOT and MTE-iBOT (Multi-Token Enhancing, arXiv 2411.15787)."""
 from typing import Optional
 
 import torch
-import torch.distributed as torch_dist
 import torch.nn.functional as F
-from mmengine.dist import all_reduce, get_world_size
 from mmengine.model import BaseModule
 from torch import Tensor
 
 from ...registry import MODELS
+from .dino_loss import update_center, warmup_temperature
 
 
 @MODELS.register_module()
@@ -59,14 +58,10 @@ class IBOTPatchLoss(BaseModule):
         self.register_buffer('center', torch.zeros(1, out_channels))
 
     def teacher_temp_at(self, epoch: int) -> float:
-        """iBOT's schedule: linspace(warmup, final, W)[epoch], then final."""
-        warm = self.warmup_teacher_temp_epochs
-        if epoch >= warm:
-            return self.teacher_temp
-        if warm == 1:
-            return self.warmup_teacher_temp
-        return self.warmup_teacher_temp + (
-            self.teacher_temp - self.warmup_teacher_temp) * epoch / (warm - 1)
+        """The teacher temperature of ``epoch`` (:func:`warmup_temperature`)."""
+        return warmup_temperature(epoch, self.warmup_teacher_temp,
+                                  self.teacher_temp,
+                                  self.warmup_teacher_temp_epochs)
 
     def targets(self, teacher_logits: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of teacher patch logits ``(..., D)``."""
@@ -101,10 +96,5 @@ class IBOTPatchLoss(BaseModule):
         """EMA of the mean of all teacher patch logits ``(..., P, D)``,
         all-reduced over processes (iBOT's ``update_center`` for patches)."""
         flat = teacher_logits.reshape(-1, teacher_logits.shape[-1])
-        batch_sum = flat.sum(0, keepdim=True)
-        count = flat.shape[0]
-        if torch_dist.is_available() and torch_dist.is_initialized():
-            all_reduce(batch_sum, op='sum')
-        batch_center = batch_sum / (count * get_world_size())
-        self.center.mul_(self.center_momentum).add_(
-            batch_center, alpha=1 - self.center_momentum)
+        update_center(self.center, flat.sum(0), flat.shape[0],
+                      self.center_momentum)
