@@ -107,17 +107,13 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         self.teacher.update_parameters(self._student())
 
     def encoders(self, source: str) -> nn.ModuleDict:
-        """``backbone`` and ``neck`` of the teacher or the student."""
+        """``backbone`` and ``neck`` of the teacher or the student: the one
+        accessor that kNN, token maps and feature extraction read."""
         if source not in SOURCES:
             raise ValueError(f'source must be one of {SOURCES}, got '
                              f'{source!r}')
         return self.teacher.module if source == 'teacher' else \
             self._student()
-
-    @property
-    def teacher_backbone(self) -> nn.Module:
-        """The backbone that export, kNN and token maps read by default."""
-        return self.teacher.module['backbone']
 
     def encode(self, modules: nn.ModuleDict, images: Tensor,
                global_only: bool = False) -> Dict[str, Tensor]:

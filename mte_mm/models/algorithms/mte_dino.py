@@ -1,7 +1,7 @@
 """Multi-Token Enhancing on DINO (MTE, Li et al., arXiv 2411.15787; DINO,
 Caron et al., ICCV 2021). With no auxiliary or pooled token and no
 distillation this is exactly DINO, our baseline."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from mmpretrain.structures import DataSample
@@ -43,7 +43,7 @@ class MTEDINO(BaseMTESelfSupervisor):
             all 10 crops multiplies the head's work by S on the local crops;
             measured at ViT-S/16 (tools/benchmarks/train_overhead.py, CPU):
             N = K = 4 costs 1.23x DINO's step time with ``'all'``, 1.05x
-            with ``'global'``.
+            with ``'global'`` (1.08x in a later, noisier session; README).
         **kwargs: ``base_momentum`` (default 0.004: DINO's 0.996 -> 1),
             ``data_preprocessor``, ``init_cfg``.
     """
@@ -52,7 +52,7 @@ class MTEDINO(BaseMTESelfSupervisor):
                  backbone: dict,
                  neck: dict,
                  head: dict,
-                 distill: dict = None,
+                 distill: Optional[dict] = None,
                  num_global_views: int = 2,
                  freeze_last_layer_epochs: int = 1,
                  aux_loss_views: str = 'global',

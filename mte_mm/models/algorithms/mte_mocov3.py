@@ -1,7 +1,7 @@
 """Multi-Token Enhancing on MoCo v3 (MTE, Li et al., arXiv 2411.15787; MoCo
 v3, Chen, Xie, He, ICCV 2021). With no auxiliary or pooled token and no
 distillation this is exactly mmpretrain's ``MoCoV3``, our baseline."""
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from mmpretrain.structures import DataSample
@@ -40,7 +40,8 @@ class MTEMoCoV3(BaseMTESelfSupervisor):
     """
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
-                 distill: dict = None, base_momentum: float = 0.01,
+                 distill: Optional[dict] = None,
+                 base_momentum: float = 0.01,
                  **kwargs):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          distill=distill, base_momentum=base_momentum,

@@ -64,7 +64,7 @@ def update_center(center: Tensor, batch_sum: Tensor, count: int,
     """``center <- momentum * center + (1 - momentum) * mean``, the mean of
     ``count`` rows per process whose sum is ``batch_sum``, all-reduced over
     processes (DINO's and iBOT's centring)."""
-    batch_sum = batch_sum.reshape_as(center).clone()
+    batch_sum = batch_sum.reshape_as(center)  # a fresh sum: reduced in place
     if torch_dist.is_available() and torch_dist.is_initialized():
         all_reduce(batch_sum, op='sum')
     center.mul_(momentum).add_(batch_sum / (count * get_world_size()),

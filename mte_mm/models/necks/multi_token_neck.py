@@ -85,19 +85,16 @@ class MultiTokenNeck(BaseModule):
     def freeze_last_layer(self, frozen: bool) -> None:
         """Freeze (zero the gradients of) the last layer of every projector
         that has one (DINO freezes it during the first epoch)."""
-        for projector in self._projectors().values():
+        projectors = [self.projector] + ([
+            self.aux_projector, self.pooled_projector]
+            if self.separate_projectors else [])
+        for projector in projectors:
             if hasattr(projector, 'freeze_last_layer'):
                 projector.freeze_last_layer = frozen
             elif frozen:
                 raise TypeError(f'{type(projector).__name__} has no last '
                                 'layer to freeze; set the algorithm\'s '
                                 'freeze_last_layer_epochs=0')
-
-    def _projectors(self) -> Dict[str, nn.Module]:
-        if not self.separate_projectors:
-            return dict(shared=self.projector)
-        return dict(global_=self.projector, aux=self.aux_projector,
-                    pooled=self.pooled_projector)
 
     def slots(self, tokens: Dict[str, Tensor], global_only: bool = False
               ) -> Dict[str, Tensor]:
