@@ -116,40 +116,62 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             self._student()
 
     def encode(self, modules: nn.ModuleDict, images: Tensor,
-               global_only: bool = False) -> Dict[str, Tensor]:
+               global_only: bool = False,
+               mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Backbone tokens plus the neck's slots and projections
         (``projected`` (B, S, D); S = 1 with ``global_only``, which skips
-        the auxiliary and pooled tokens entirely)."""
+        the auxiliary and pooled tokens entirely). ``mask`` (B, P) replaces
+        masked patch embeddings by the backbone's mask token (iBOT)."""
         tokens = modules['backbone'].forward_tokens(
-            images, with_aux=not global_only)
+            images, with_aux=not global_only, mask=mask)
         tokens.update(modules['neck'](tokens, global_only=global_only))
         return tokens
 
-    def project_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
-                      group: bool = True,
-                      global_only_from: Optional[int] = None
-                      ) -> List[Tensor]:
-        """Projected slots ``(V_g, B, S, D)`` per group of views.
+    def encode_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
+                     group: bool = True,
+                     global_only_from: Optional[int] = None,
+                     masks: Optional[Tensor] = None
+                     ) -> List[Dict[str, Tensor]]:
+        """:meth:`encode` per group of views; tensors keep the views of a
+        group stacked on the batch dimension, ``(V_g * B, ...)``.
 
         With ``group`` consecutive same-size views (DINO's global and local
         crops) share one forward; without, every view is its own group (MoCo
         v3: batch statistics per view, as the official code). Views from
-        index ``global_only_from`` on get the global slot only.
+        index ``global_only_from`` on get the global slot only. ``masks``
+        ``(V_m, B, P)`` masks the first ``V_m`` views (a group must be all
+        masked or all unmasked).
         """
         groups, start = [], 0
+        num_masked = 0 if masks is None else masks.shape[0]
         while start < len(views):
             end = start + 1
             while group and end < len(views) and \
                     views[end].shape == views[start].shape:
                 end += 1
+            if start < num_masked < end:
+                raise ValueError(f'masks cover views [0, {num_masked}) but '
+                                 f'views [{start}, {end}) share a forward')
             global_only = global_only_from is not None and \
                 start >= global_only_from
-            out = self.encode(modules, torch.cat(list(views[start:end])),
-                              global_only)['projected']
-            groups.append(out.view(end - start, views[start].shape[0],
-                                   *out.shape[1:]))
+            mask = masks[start:end].flatten(0, 1) if end <= num_masked \
+                else None
+            groups.append(self.encode(modules,
+                                      torch.cat(list(views[start:end])),
+                                      global_only, mask))
             start = end
         return groups
+
+    def project_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
+                      group: bool = True,
+                      global_only_from: Optional[int] = None
+                      ) -> List[Tensor]:
+        """Projected slots ``(V_g, B, S, D)`` per group of views (see
+        :meth:`encode_views`)."""
+        batch = views[0].shape[0]
+        return [out['projected'].view(-1, batch, *out['projected'].shape[1:])
+                for out in self.encode_views(modules, views, group,
+                                             global_only_from)]
 
     def slot_losses(self, per_slot: Tensor) -> Dict[str, Tensor]:
         """``loss_<kind>``: each kind's share of ``mean_j L_j``; with more

@@ -1,7 +1,7 @@
 """Multi-Token Enhancing on DINO (MTE, Li et al., arXiv 2411.15787; DINO,
 Caron et al., ICCV 2021). With no auxiliary or pooled token and no
 distillation this is exactly DINO, our baseline."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmpretrain.structures import DataSample
@@ -72,25 +72,63 @@ class MTEDINO(BaseMTESelfSupervisor):
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
-        if not isinstance(inputs, (list, tuple)) or \
-                len(inputs) < self.num_global_views:
-            raise ValueError(f'MTEDINO needs a list of >= '
-                             f'{self.num_global_views} views (use the '
-                             'MultiView transform)')
+        self.check_views(inputs)
         epoch = self.current_epoch()
         self.neck.freeze_last_layer(epoch < self.freeze_last_layer_epochs)
-        with torch.no_grad():
-            self.update_teacher()
-            teacher_out = torch.cat(self.project_views(
-                self.teacher.module, inputs[:self.num_global_views]))
-            targets = self.head.targets(teacher_out, epoch)
+        teacher_out, targets = self.teacher_step(inputs, epoch)
+        student_out = self.student_step(inputs)
+        losses = self.cls_losses(student_out, targets)
+        self.head.update(teacher_out['projected'])
+        return losses
+
+    # -- the steps MTE-iBOT shares ---------------------------------------
+    def check_views(self, inputs: List[Tensor]) -> None:
+        if not isinstance(inputs, (list, tuple)) or \
+                len(inputs) < self.num_global_views:
+            raise ValueError(f'{type(self).__name__} needs a list of >= '
+                             f'{self.num_global_views} views (use the '
+                             'MultiView transform)')
+
+    @torch.no_grad()
+    def teacher_step(self, inputs: List[Tensor], epoch: int
+                     ) -> Tuple[Dict[str, Tensor], Tensor]:
+        """EMA update, then the teacher's tokens of the global views
+        (``projected`` as ``(V_t, B, S, D)``, other tensors
+        ``(V_t * B, ...)``) and its per-slot targets."""
+        self.update_teacher()
+        groups = self.encode_views(self.teacher.module,
+                                   inputs[:self.num_global_views])
+        # (the global views share one forward unless their sizes differ)
+        out = {key: groups[0][key] if len(groups) == 1 else
+               torch.cat([g[key] for g in groups])
+               for key in ('projected', 'x_norm_patchtokens')}
+        out['projected'] = out['projected'].view(
+            -1, inputs[0].shape[0], *out['projected'].shape[1:])
+        return out, self.head.targets(out['projected'], epoch)
+
+    def student_step(self, inputs: List[Tensor],
+                     masks: Optional[Tensor] = None
+                     ) -> List[Dict[str, Tensor]]:
+        """The student's tokens per group of views (``masks`` (V_t, B, P)
+        for the global views, iBOT); ``predictions`` ``(V_g, B, S, D)``:
+        the head's log-probabilities of the projected slots."""
         local_global_only = self.aux_loss_views == 'global' and \
             self.layout.num_slots > 1
-        predictions = [self.head.predictions(group) for group in
-                       self.project_views(
-                           self._student(), inputs,
-                           global_only_from=self.num_global_views
-                           if local_global_only else None)]
+        groups = self.encode_views(
+            self._student(), inputs,
+            global_only_from=self.num_global_views
+            if local_global_only else None, masks=masks)
+        batch = inputs[0].shape[0]
+        for out in groups:
+            out['predictions'] = self.head.predictions(out['projected'].view(
+                -1, batch, *out['projected'].shape[1:]))
+        return groups
+
+    def cls_losses(self, student_out: List[Dict[str, Tensor]],
+                   targets: Tensor) -> Dict[str, Tensor]:
+        """DINO's cross-view loss per slot (the global slot on every view,
+        the others on the views that have them) and the distillation."""
+        predictions = [out['predictions'] for out in student_out]
         global_predictions = [p[:, :, :1] for p in predictions]
         per_slot = self.head.loss(global_predictions, targets[:, :, :1])
         if self.layout.num_slots > 1:
@@ -99,5 +137,4 @@ class MTEDINO(BaseMTESelfSupervisor):
                 targets[:, :, 1:])])
         losses = self.slot_losses(per_slot)
         losses.update(self.distill_losses(global_predictions, targets))
-        self.head.update(teacher_out)
         return losses
