@@ -76,4 +76,4 @@ class DINOHead(BaseModule):
         x = self.mlp(x.reshape(-1, x.shape[-1]))
         x = F.normalize(x, dim=-1)
         x = self.last_layer(x, freeze=self.freeze_last_layer)
-        return x.reshape(*shape, -1)
+        return x.reshape(*shape, self.last_layer.out_features)

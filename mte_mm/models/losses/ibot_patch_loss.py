@@ -39,6 +39,8 @@ class IBOTPatchLoss(BaseModule):
         warmup_teacher_temp (float): Defaults to 0.04.
         warmup_teacher_temp_epochs (int): Defaults to 30.
         center_momentum (float): Defaults to 0.9.
+        loss_weight (float): iBOT's lambda for the patch loss. Defaults to
+            1.0 (the recipe).
     """
 
     def __init__(self,
@@ -48,6 +50,7 @@ class IBOTPatchLoss(BaseModule):
                  warmup_teacher_temp: float = 0.04,
                  warmup_teacher_temp_epochs: int = 30,
                  center_momentum: float = 0.9,
+                 loss_weight: float = 1.0,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
         self.student_temp = student_temp
@@ -55,6 +58,7 @@ class IBOTPatchLoss(BaseModule):
         self.warmup_teacher_temp = warmup_teacher_temp
         self.warmup_teacher_temp_epochs = warmup_teacher_temp_epochs
         self.center_momentum = center_momentum
+        self.loss_weight = loss_weight
         self.register_buffer('center', torch.zeros(1, out_channels))
 
     def teacher_temp_at(self, epoch: int) -> float:
@@ -70,7 +74,7 @@ class IBOTPatchLoss(BaseModule):
 
     def loss(self, student_logits: Tensor, targets: Tensor,
              masks: Tensor) -> Tensor:
-        """The patch loss.
+        """The patch loss (times ``loss_weight``).
 
         Args:
             student_logits (Tensor): ``(M, D)`` student logits at the masked
@@ -89,7 +93,8 @@ class IBOTPatchLoss(BaseModule):
             student_logits / self.student_temp, dim=-1)).sum(-1)
         counts = masks.sum(-1).clamp(min=1)  # (V, B)
         weights = (1.0 / counts)[masks.nonzero(as_tuple=True)[:2]]
-        return (per_patch * weights).sum() / (num_views * batch)
+        return self.loss_weight * (per_patch * weights).sum() / (
+            num_views * batch)
 
     @torch.no_grad()
     def update(self, teacher_logits: Tensor) -> None:

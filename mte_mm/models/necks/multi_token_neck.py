@@ -136,6 +136,15 @@ class MultiTokenNeck(BaseModule):
         flat = slots.reshape(batch * num_slots, channels)
         return call_projector(projector, flat).view(batch, num_slots, -1)
 
+    def project_patches(self, patches: Tensor) -> Tensor:
+        """``(..., C)`` patch tokens -> ``(..., D)`` through the global
+        token's projector's patch path (iBOT's :class:`IBOTHead`)."""
+        if not hasattr(self.projector, 'forward_patches'):
+            raise TypeError(f'MultiTokenNeck: the projector '
+                            f'{type(self.projector).__name__} has no '
+                            'forward_patches(); use IBOTHead for iBOT')
+        return self.projector.forward_patches(patches)
+
     def forward(self, tokens: Dict[str, Tensor], global_only: bool = False
                 ) -> Dict[str, Tensor]:
         """Backbone token dict -> :meth:`slots` plus ``projected``

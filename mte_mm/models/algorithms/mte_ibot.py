@@ -1,0 +1,134 @@
+"""Multi-Token Enhancing on iBOT (MTE, Li et al., arXiv 2411.15787; iBOT,
+Zhou et al., "iBOT: Image BERT Pre-Training with Online Tokenizer", ICLR
+2022). With no auxiliary or pooled token and no distillation this is
+exactly iBOT, our baseline."""
+from typing import Dict, List, Optional
+
+import torch
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
+
+from ...registry import MODELS
+from .mte_dino import MTEDINO
+
+
+@MODELS.register_module()
+class MTEiBOT(MTEDINO):
+    """MTE-DINO's per-slot CLS-level loss and distillation on iBOT's masked
+    global views, plus iBOT's masked patch loss (:class:`IBOTPatchLoss`).
+
+    * Student: the global views with their block masks (masked patch
+      embeddings replaced by the backbone's mask token), so its global,
+      auxiliary and pooled tokens all come from the masked input (pooling
+      over all patch tokens, masked ones included); the local views
+      unmasked, global token only (``aux_loss_views='global'``).
+    * Teacher: the unmasked global views; its patch tokens are projected
+      (the neck's :meth:`MultiTokenNeck.project_patches`, an
+      :class:`IBOTHead`) at every patch, because the patch centre is the
+      mean over all of them. The student's only at its masked patches: the
+      8192-way last layer on every patch is the dominant cost.
+    * Losses: ``loss_global`` / ``loss_aux`` / ``loss_pooled`` /
+      ``loss_distill`` as :class:`MTEDINO`, and ``loss_patch``.
+
+    Args:
+        backbone (dict): An :class:`MTEVisionTransformer` with
+            ``use_mask_token=True``.
+        neck (dict): A :class:`MultiTokenNeck` whose projector is an
+            :class:`IBOTHead`.
+        head (dict): A :class:`DINOLoss` config (CLS-level slots).
+        patch_loss (dict): An :class:`IBOTPatchLoss` config.
+        distill (dict, optional): An :class:`EnsembleDistillLoss` config.
+        pred_start_epoch (int): Epochs before this one mask nothing (the
+            patch loss is 0). iBOT's dataset zeroes its masks before it; we
+            do it here because the model always knows the epoch, while data
+            workers that persist across epochs do not. Defaults to 0.
+        **kwargs: :class:`MTEDINO`'s ``num_global_views``,
+            ``freeze_last_layer_epochs``, ``aux_loss_views``,
+            ``base_momentum``, ``data_preprocessor``, ``init_cfg``.
+
+    The masks come from the data pipeline: :class:`IBOTBlockMasks` after
+    ``MultiView``, and ``PackInputs(algorithm_keys=['masks'])``.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 patch_loss: dict,
+                 distill: Optional[dict] = None,
+                 pred_start_epoch: int = 0,
+                 **kwargs):
+        super().__init__(backbone=backbone, neck=neck, head=head,
+                         distill=distill, **kwargs)
+        if getattr(self.backbone, 'mask_token', None) is None:
+            raise TypeError('MTEiBOT: the backbone needs a mask token (set '
+                            'model.backbone.use_mask_token=True)')
+        if not hasattr(self.neck.projector, 'forward_patches'):
+            raise TypeError('MTEiBOT: model.neck.projector must project '
+                            'patch tokens (type=IBOTHead), got '
+                            f'{type(self.neck.projector).__name__}')
+        self.patch_loss = MMPRETRAIN_MODELS.build(patch_loss)
+        self.pred_start_epoch = pred_start_epoch
+
+    def global_view_masks(self, inputs: List[Tensor],
+                          data_samples: List[DataSample],
+                          epoch: int) -> Tensor:
+        """``(V_t, B, P)`` bool masks of the global views (all False before
+        ``pred_start_epoch``)."""
+        if not data_samples or 'masks' not in data_samples[0]:
+            raise ValueError(
+                'MTEiBOT needs a block mask per crop in data_samples[i].masks'
+                ': add dict(type=\'IBOTBlockMasks\') after MultiView and '
+                'PackInputs(algorithm_keys=[\'masks\']) to the pipeline')
+        masks = torch.stack([
+            torch.stack([sample.masks[view] for sample in data_samples])
+            for view in range(self.num_global_views)]).flatten(2)
+        stride = self.backbone.patch_embed.projection.stride
+        num_patches = (inputs[0].shape[-2] // stride[0]) * (
+            inputs[0].shape[-1] // stride[1])
+        if masks.shape[-1] != num_patches:
+            raise ValueError(
+                f'MTEiBOT: masks of {masks.shape[-1]} patches for '
+                f'{tuple(inputs[0].shape[-2:])} px global views of '
+                f'{num_patches} patches (IBOTBlockMasks.patch_size must be '
+                'the backbone\'s)')
+        if epoch < self.pred_start_epoch:
+            masks = torch.zeros_like(masks)
+        return masks.to(inputs[0].device)
+
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        self.check_views(inputs)
+        epoch = self.current_epoch()
+        masks = self.global_view_masks(inputs, data_samples, epoch)
+        self.neck.freeze_last_layer(epoch < self.freeze_last_layer_epochs)
+        teacher_out, targets = self.teacher_step(inputs, epoch)
+        student_out = self.student_step(inputs, masks)
+        losses = self.cls_losses(student_out, targets)
+
+        masked = masks.flatten(0, 1)  # (V_t * B, P), the views' row order
+        with torch.no_grad():
+            teacher_patches = self.teacher.module['neck'].project_patches(
+                teacher_out['x_norm_patchtokens'])
+            patch_targets = self.patch_loss.targets(teacher_patches[masked],
+                                                    epoch)
+        student_patches = self._global_view_patches(student_out)
+        losses['loss_patch'] = self.patch_loss.loss(
+            self.neck.project_patches(student_patches[masked]),
+            patch_targets, masks)
+        self.head.update(teacher_out['projected'])
+        self.patch_loss.update(teacher_patches)
+        return losses
+
+    def _global_view_patches(self, student_out: List[Dict[str, Tensor]]
+                             ) -> Tensor:
+        """The student's patch tokens of the global views, ``(V_t * B, P,
+        C)`` (the global views are one forward unless their sizes differ)."""
+        groups, views = [], 0
+        for out in student_out:
+            if views == self.num_global_views:
+                break
+            groups.append(out['x_norm_patchtokens'])
+            views += out['predictions'].shape[0]
+        return groups[0] if len(groups) == 1 else torch.cat(groups)
