@@ -1,18 +1,19 @@
-"""Training overhead of MTE over its base method: MTE-DINO vs DINO and
-MTE-MoCo v3 vs MoCo v3, step time and peak memory at ViT-S/16 with the real
-crop sizes (DINO: 2 x 224 global + L x 96 local crops; MoCo v3: 2 x 224),
-small batch, on this machine's CPU.
+"""Training overhead of MTE over its base method: MTE-DINO vs DINO,
+MTE-MoCo v3 vs MoCo v3 and MTE-iBOT vs iBOT, step time and peak memory at
+ViT-S/16 with the real crop sizes (DINO: 2 x 224 global + L x 96 local crops,
+L = 8; iBOT: the same with L = 10 and iBOT block masks on the global crops;
+MoCo v3: 2 x 224), small batch, on this machine's CPU.
 
 Every measurement is a fresh worker process (so its peak RSS is its own),
 and the settings are interleaved round by round, so slow drift of the machine
 hits all of them alike. Step = teacher EMA update + forward + backward +
-AdamW step, through the real model built from configs/mte_dino_vits.py or
-configs/mte_mocov3_vits.py. Memory = peak RSS over all steps minus the RSS
+AdamW step, through the real model built from configs/mte_dino_vits.py,
+configs/mte_mocov3_vits.py or configs/mte_ibot_vits.py. Memory = peak RSS over all steps minus the RSS
 before the first step (what training adds: activations, logits, gradients,
 optimizer state).
 
-    python tools/benchmarks/train_overhead.py [--methods dino mocov3]
-        [--batch 2] [--local-crops 8] [--aux-loss-views all global]
+    python tools/benchmarks/train_overhead.py [--methods dino mocov3 ibot]
+        [--batch 2] [--local-crops L] [--aux-loss-views all global]
         [--settings 0,0 1,1 4,4 8,8] [--rounds 2] [--steps 3]
 
 Prints, for each method and (N, K), the median time and memory and their
@@ -29,8 +30,27 @@ import time
 from _measure import REPO, peak_rss_mb, rss_mb, run_worker
 
 CONFIGS = dict(dino='configs/mte_dino_vits.py',
-               mocov3='configs/mte_mocov3_vits.py')
-BASELINE_NAMES = dict(dino='DINO', mocov3='MoCo v3')
+               mocov3='configs/mte_mocov3_vits.py',
+               ibot='configs/mte_ibot_vits.py')
+BASELINE_NAMES = dict(dino='DINO', mocov3='MoCo v3', ibot='iBOT')
+LOCAL_CROPS = dict(dino=8, mocov3=0, ibot=10)  # the recipes'
+
+
+def ibot_samples(batch, num_local, seed=0):
+    """data_samples with iBOT block masks per crop (the recipe's ratios), as
+    PackInputs(algorithm_keys=['masks']) packs them."""
+    import numpy as np
+    from mmpretrain.structures import DataSample
+    from mte_mm.datasets.transforms.ibot_masks import IBOTBlockMasks
+    np.random.seed(seed)
+    crops = [np.zeros((224, 224, 3), np.uint8)] * 2 + \
+        [np.zeros((96, 96, 3), np.uint8)] * num_local
+    samples = []
+    for _ in range(batch):
+        sample = DataSample()
+        sample.set_field(IBOTBlockMasks()(dict(img=crops))['masks'], 'masks')
+        samples.append(sample)
+    return samples
 
 
 def worker(args) -> None:
@@ -46,7 +66,7 @@ def worker(args) -> None:
     model_cfg = cfg.model
     model_cfg.backbone.num_aux_tokens = args.num_aux
     model_cfg.neck.num_pooled_tokens = args.num_pooled
-    if args.method == 'dino':
+    if args.method in ('dino', 'ibot'):
         model_cfg.aux_loss_views = args.aux_loss_views[0]
     else:  # one process: plain BatchNorm (the recipe's SyncBN needs a group)
         model_cfg.neck.projector.norm_cfg = dict(type='BN1d')
@@ -61,14 +81,18 @@ def worker(args) -> None:
     hub.update_info('max_iters', 1000)
     hub.update_info('epoch', 1)  # last layer not frozen
     g = torch.Generator().manual_seed(0)
-    local_crops = args.local_crops if args.method == 'dino' else 0
+    local_crops = 0 if args.method == 'mocov3' else \
+        LOCAL_CROPS[args.method] if args.local_crops is None \
+        else args.local_crops
     views = ([torch.randn(args.batch, 3, 224, 224, generator=g)
               for _ in range(2)] +
              [torch.randn(args.batch, 3, 96, 96, generator=g)
               for _ in range(local_crops)])
+    samples = ibot_samples(args.batch, local_crops) \
+        if args.method == 'ibot' else None
 
     def step():
-        losses = model.loss(views, None)
+        losses = model.loss(views, samples)
         optim.update_params(sum(losses.values()))
 
     base = rss_mb()  # model, inputs and interpreter, before any step
@@ -87,7 +111,9 @@ def worker(args) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--batch', type=int, default=2)
-    parser.add_argument('--local-crops', type=int, default=8)
+    parser.add_argument('--local-crops', type=int, default=None,
+                        help='local crops for DINO and iBOT (default: '
+                        'their recipes, 8 and 10)')
     parser.add_argument('--settings', nargs='+', default=['0,0', '1,1', '4,4',
                                                           '8,8'],
                         help='N,K pairs; 0,0 is the DINO baseline')
@@ -96,7 +122,8 @@ def main():
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--aux-loss-views', nargs='+', default=['all', 'global'],
                         choices=['all', 'global'],
-                        help="MTEDINO.aux_loss_views settings to measure")
+                        help="aux_loss_views settings to measure (DINO; "
+                        "iBOT measures the first)")
     parser.add_argument('--methods', nargs='+', default=['dino', 'mocov3'],
                         choices=list(CONFIGS))
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
@@ -111,7 +138,8 @@ def main():
     pairs = [tuple(int(v) for v in s.split(',')) for s in args.settings]
     settings = []  # (method, N, K, aux_loss_views); baselines first
     for method in args.methods:
-        views = args.aux_loss_views if method == 'dino' else ['-']
+        views = args.aux_loss_views if method == 'dino' else \
+            args.aux_loss_views[-1:] if method == 'ibot' else ['-']
         settings.append((method, 0, 0, views[0]))
         settings += [(method, n, k, v) for n, k in pairs if (n, k) != (0, 0)
                      for v in views]
@@ -120,21 +148,27 @@ def main():
         for method, n, k, views in settings:
             out = run_worker(__file__, [
                 '--worker', '--method', method, '--num-aux', n,
-                '--num-pooled', k, '--batch', args.batch, '--local-crops',
-                args.local_crops, '--aux-loss-views',
+                '--num-pooled', k, '--batch', args.batch, *(
+                    [] if args.local_crops is None else
+                    ['--local-crops', args.local_crops]), '--aux-loss-views',
                 views if views != '-' else 'global', '--steps', args.steps,
                 '--warmup', args.warmup])
             results[(method, n, k, views)].append(out)
             print(f'round {r + 1}/{args.rounds} {method} N={n} K={k} '
                   f'{views}: {json.dumps(out)}', file=sys.stderr)
 
+    def num_local(method):
+        return 0 if method == 'mocov3' else LOCAL_CROPS[method] \
+            if args.local_crops is None else args.local_crops
+
     def median(s, key):
         return statistics.median(m[key] for m in results[s])
 
     print(f'ViT-S/16, batch {args.batch}, {args.rounds} rounds x '
           f'{args.steps} steps, CPU threads '
-          f'{os.environ.get("OMP_NUM_THREADS", "default")}; DINO crops '
-          f'2x224 + {args.local_crops}x96, MoCo v3 crops 2x224')
+          f'{os.environ.get("OMP_NUM_THREADS", "default")}; crops 2x224 + '
+          + ', '.join(f'{num_local(m)}x96 ({BASELINE_NAMES[m]})'
+                      for m in args.methods))
     print(f'{"setting":<42}{"step s":>9}{"time x":>8}{"step MB":>10}'
           f'{"mem x":>8}')
     for method in args.methods:
