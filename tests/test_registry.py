@@ -40,6 +40,11 @@ BUILD_ARGS = dict(
     models=dict(
         MTEVisionTransformer=_VIT,
         MTEMoCoV3ViT=_VIT,
+        FeatureMapTokenAdapter=dict(
+            num_aux_tokens=1, aux_num_heads=1,
+            backbone=dict(type='mmpretrain.ConvNeXt',
+                          arch=dict(depths=[1, 1, 1, 1],
+                                    channels=[8, 8, 8, 16]))),
         AttentionPooling=dict(embed_dims=32, num_queries=2),
         CPUSyncBN=dict(num_features=8),
         DINOHead=dict(in_channels=32, out_channels=16, hidden_channels=32,

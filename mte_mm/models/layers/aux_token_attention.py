@@ -102,3 +102,34 @@ def full_block(layer: TransformerEncoderLayer, x_main: Tensor,
     x = layer(x)
     return (torch.cat([x[:, :1], x[:, 1 + num_aux:]], dim=1),
             x[:, 1:1 + num_aux])
+
+
+def class_attention_block(layer: TransformerEncoderLayer, x_context: Tensor,
+                          x_query: Tensor) -> Tensor:
+    """Class attention (CaiT, Touvron et al., ICCV 2021) with an mmpretrain
+    ``TransformerEncoderLayer``: each query token attends to the context
+    tokens and to itself, and only the queries are updated (attention, then
+    FFN). It is the auxiliary path of :func:`one_way_block` without its
+    main path: the auxiliary tokens of a backbone whose tokens are not
+    transformer tokens (a ConvNeXt's last-stage map).
+
+    Args:
+        layer (TransformerEncoderLayer): The block.
+        x_context (Tensor): ``(B, L, C)`` tokens to read (not updated).
+        x_query (Tensor): ``(B, N, C)`` query tokens.
+
+    Returns:
+        Tensor: The updated ``(B, N, C)`` queries.
+    """
+    attn = layer.attn
+    if attn.v_shortcut:
+        raise NotImplementedError('class attention does not support '
+                                  'v_shortcut')
+    num_context = x_context.shape[1]
+    x = torch.cat([x_context, x_query], dim=1)
+    q, k, v = split_heads(attn.qkv(layer.ln1(x)), attn.num_heads)
+    out = F.scaled_dot_product_attention(
+        q[:, :, num_context:], k, v,
+        attn_mask=aux_key_mask(num_context, x_query.shape[1], q),
+        dropout_p=attn.attn_drop if attn.training else 0.)
+    return finish_block(layer, x_query, out)
