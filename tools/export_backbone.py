@@ -1,10 +1,12 @@
 """Export the backbone of an MTE (or DINO baseline) pretraining checkpoint as
 (a) a plain ``mmpretrain.VisionTransformer`` checkpoint, usable as
 ``init_cfg=dict(type='Pretrained', checkpoint=...)`` by mmpretrain, mmdet and
-mmseg configs, and (b) a timm ``VisionTransformer`` state dict. Auxiliary
-tokens, pooling and heads are dropped. Each export is verified before it is
-written: on a random batch its global and patch outputs must equal the MTE
-backbone's (atol 1e-5). Files are written atomically.
+mmseg configs, and (b) a timm ``VisionTransformer`` state dict. A
+feature-map backbone (``FeatureMapTokenAdapter``: ConvNeXt, Swin) is written
+as the plain mmpretrain backbone it wraps (``<name>_<source>_convnext_
+mmpretrain.pth``). Auxiliary tokens, pooling and heads are dropped. Each
+export is verified before it is written: on a random batch its outputs must
+equal the MTE backbone's (atol 1e-5). Files are written atomically.
 
     python tools/export_backbone.py CONFIG CHECKPOINT --out-dir DIR \\
         [--source teacher|student] [--name NAME]
@@ -21,7 +23,9 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 from mte_mm.models import upgrade_legacy_state_dict
-from mte_mm.models.backbones import extract_backbone, mmpretrain_vit_to_timm
+from mte_mm.models.backbones import (extract_backbone, mmpretrain_vit_to_timm,
+                                     plain_backbone_config,
+                                     plain_backbone_state)
 
 MTE_ARGS = ('num_aux_tokens', 'aux_attention', 'norm_intermediate',
             'aux_init_std', 'use_mask_token')
@@ -109,6 +113,10 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     state_dict = load_state_dict(checkpoint)
     backbone_cfg = cfg.model.backbone.to_dict()
+    name = name or osp.splitext(osp.basename(checkpoint))[0]
+    if backbone_cfg['type'].split('.')[-1] == 'FeatureMapTokenAdapter':
+        return export_feature_map(backbone_cfg, state_dict, checkpoint,
+                                  out_dir, source, name)
     mte = MODELS.build(backbone_cfg)
     mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
     mte.eval()
@@ -130,7 +138,6 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
     check_close('mmpretrain ViT', plain(images)[0], reference)
     check_close('timm ViT', timm_model.forward_features(images), reference)
 
-    name = name or osp.splitext(osp.basename(checkpoint))[0]
     paths = dict(
         mmpretrain=osp.join(out_dir, f'{name}_{source}_vit_mmpretrain.pth'),
         timm=osp.join(out_dir, f'{name}_{source}_vit_timm.pth'))
@@ -139,6 +146,31 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
     atomic_save(dict(meta=meta, state_dict=plain_sd), paths['mmpretrain'])
     atomic_save(timm_sd, paths['timm'])
     return paths
+
+
+def export_feature_map(backbone_cfg: dict, state_dict: dict,
+                       checkpoint: str, out_dir: str, source: str,
+                       name: str) -> dict:
+    """The plain mmpretrain backbone inside a ``FeatureMapTokenAdapter``."""
+    mte = MODELS.build(backbone_cfg)
+    mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
+    mte.eval()
+    plain_cfg = plain_backbone_config(backbone_cfg)
+    plain_sd = plain_backbone_state(mte.state_dict())
+    plain = MODELS.build(plain_cfg)
+    plain.load_state_dict(plain_sd)
+    plain.eval()  # (mmpretrain's ConvNeXt.train returns None: no chaining)
+    size = backbone_cfg['backbone'].get('img_size', 224)
+    images = torch.randn(2, 3, size, size, generator=torch.Generator()
+                         .manual_seed(0))
+    for i, (got, want) in enumerate(zip(plain(images), mte(images))):
+        check_close(f'{plain_cfg["type"]} output {i}', got, want)
+    kind = plain_cfg['type'].split('.')[-1].lower()
+    path = osp.join(out_dir, f'{name}_{source}_{kind}_mmpretrain.pth')
+    meta = dict(source_checkpoint=osp.abspath(checkpoint), source=source,
+                backbone=plain_cfg)
+    atomic_save(dict(meta=meta, state_dict=plain_sd), path)
+    return dict(mmpretrain=path)
 
 
 def main(argv=None):
