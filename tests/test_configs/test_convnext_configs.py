@@ -145,3 +145,39 @@ def transfer(coco_root, ade_root):  # noqa: F811
         log = proc.stdout + proc.stderr
         assert 'Iter(train) [2/2]' in log and 'mIoU' in log
     return run
+
+
+@pytest.mark.parametrize('config', ['configs/mte_dino_swin_tiny.py',
+                                    'configs/dino_swin_tiny.py'])
+def test_swin_configs_train_a_step_on_real_crop_sizes(config):
+    """Swin-T through the same adapter: one training step of the real
+    config (tiny widths) on 224 px global and 96 px local crops."""
+    from mmengine.config import Config
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+    cfg = Config.fromfile(str(REPO / config))
+    cfg.merge_from_dict({
+        'model.backbone.backbone.arch': dict(_delete_=True, embed_dims=8,
+                                             depths=[1] * 4,
+                                             num_heads=[1, 1, 2, 2]),
+        'model.neck.in_channels': 64,
+        'model.neck.projector.in_channels': 64,
+        'model.neck.projector.out_channels': 32,
+        'model.neck.projector.hidden_channels': 16,
+        'model.neck.projector.bottleneck_channels': 8,
+        'model.head.out_channels': 32})
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    MessageHub.get_current_instance().update_info('epoch', 1)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    views = [torch.randn(2, 3, 224, 224) for _ in range(2)] + \
+        [torch.randn(2, 3, 96, 96) for _ in range(2)]
+    before = model.backbone.backbone.stages[-1].blocks[0].attn.w_msa \
+        .qkv.weight.clone()
+    losses = model.loss(views, None)
+    assert ('loss_pooled' in losses) == ('mte_' in config)
+    optim.update_params(sum(losses.values()))
+    after = model.backbone.backbone.stages[-1].blocks[0].attn.w_msa.qkv.weight
+    assert not torch.equal(before, after)
