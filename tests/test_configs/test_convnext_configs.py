@@ -18,7 +18,7 @@ CHANNELS = [8, 16, 32, 64]
 ARCH = f'arch=dict(_delete_=True, depths=[1, 1, 1, 1], channels={CHANNELS})'
 
 
-def tiny_pretrain_config(path, base, data_root, max_epochs):
+def tiny_pretrain_config(path, base, data_root, max_epochs, extra=''):
     path.write_text(f"""
 _base_ = ['{REPO}/{base}']
 model = dict(
@@ -31,6 +31,7 @@ train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
                         pin_memory=False, dataset=dict(data_root='{data_root}'))
 train_cfg = dict(max_epochs={max_epochs})
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
+{extra}
 """)
     return path
 
@@ -48,10 +49,17 @@ model = dict(backbone=dict({ARCH}), {heads})
 def test_convnext_train_resume_export_knn_maps(
         config, image_folder, labelled_folder, transfer, tmp_path):
     is_mte = 'mte_' in config
-    cfg1 = tiny_pretrain_config(tmp_path / 'one.py', config, image_folder, 1)
+    # with the online kNN hook on every token kind
+    cfg1 = tiny_pretrain_config(
+        tmp_path / 'one.py', config, image_folder, 1,
+        "custom_hooks = [dict(type='KNNEvalHook', data_root="
+        f"'{labelled_folder}', interval=1, ks=(3, ), resize=64, crop=64, "
+        "with_aux=True)]")
     proc = run_tool(['tools/train.py', cfg1, '--work-dir', tmp_path / 'w'])
     log = proc.stdout + proc.stderr
     assert 'Epoch(train) [1][3/3]' in log
+    assert 'kNN top-1: knn/global_top1_k3' in log
+    assert ('knn/pooled_0_top1_k3' in log) == is_mte
     keys = ['loss_global'] + (['loss_pooled', 'loss_distill'] if is_mte
                               else [])
     for key in keys:

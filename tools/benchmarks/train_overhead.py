@@ -1,24 +1,27 @@
 """Training overhead of MTE over its base method: MTE-DINO vs DINO,
-MTE-MoCo v3 vs MoCo v3 and MTE-iBOT vs iBOT, step time and peak memory at
-ViT-S/16 with the real crop sizes (DINO: 2 x 224 global + L x 96 local crops,
-L = 8; iBOT: the same with L = 10 and iBOT block masks on the global crops;
-MoCo v3: 2 x 224), small batch, on this machine's CPU.
+MTE-MoCo v3 vs MoCo v3 and MTE-iBOT vs iBOT at ViT-S/16, and MTE-DINO vs
+DINO on ConvNeXt-T and Swin-T, step time and peak memory with the real crop
+sizes (DINO, ConvNeXt, Swin: 2 x 224 global + L x 96 local crops, L = 8;
+iBOT: L = 10 and iBOT block masks on the global crops; MoCo v3: 2 x 224),
+small batch, on this machine's CPU.
 
 Every measurement is a fresh worker process (so its peak RSS is its own),
 and the settings are interleaved round by round, so slow drift of the machine
 hits all of them alike. Step = teacher EMA update + forward + backward +
-AdamW step, through the real model built from configs/mte_dino_vits.py,
-configs/mte_mocov3_vits.py or configs/mte_ibot_vits.py. Memory = peak RSS over all steps minus the RSS
-before the first step (what training adds: activations, logits, gradients,
-optimizer state).
+optimizer step, through the real model built from the method's config
+(CONFIGS below). Memory = peak RSS over all steps minus the RSS before the
+first step (what training adds: activations, logits, gradients, optimizer
+state).
 
-    python tools/benchmarks/train_overhead.py [--methods dino mocov3 ibot]
-        [--batch 2] [--local-crops L] [--aux-loss-views all global]
+    python tools/benchmarks/train_overhead.py
+        [--methods dino mocov3 ibot convnext swin] [--batch 2]
+        [--local-crops L] [--aux-loss-views all global]
         [--settings 0,0 1,1 4,4 8,8] [--rounds 2] [--steps 3]
 
 Prints, for each method and (N, K), the median time and memory and their
 ratios to the method's baseline (N = K = 0, no distillation). Target for the
-default N = K = 4: <= 1.10x time and <= 1.10x memory.
+defaults (ViT: N = K = 4; ConvNeXt / Swin: N = 0, K = 4): <= 1.10x time and
+<= 1.10x memory.
 """
 import argparse
 import json
@@ -31,9 +34,12 @@ from _measure import REPO, peak_rss_mb, rss_mb, run_worker
 
 CONFIGS = dict(dino='configs/mte_dino_vits.py',
                mocov3='configs/mte_mocov3_vits.py',
-               ibot='configs/mte_ibot_vits.py')
-BASELINE_NAMES = dict(dino='DINO', mocov3='MoCo v3', ibot='iBOT')
-LOCAL_CROPS = dict(dino=8, mocov3=0, ibot=10)  # the recipes'
+               ibot='configs/mte_ibot_vits.py',
+               convnext='configs/mte_dino_convnext_tiny.py',
+               swin='configs/mte_dino_swin_tiny.py')
+BASELINE_NAMES = dict(dino='DINO', mocov3='MoCo v3', ibot='iBOT',
+                      convnext='DINO ConvNeXt-T', swin='DINO Swin-T')
+LOCAL_CROPS = dict(dino=8, mocov3=0, ibot=10, convnext=8, swin=8)
 
 
 def ibot_samples(batch, num_local, seed=0):
@@ -66,7 +72,7 @@ def worker(args) -> None:
     model_cfg = cfg.model
     model_cfg.backbone.num_aux_tokens = args.num_aux
     model_cfg.neck.num_pooled_tokens = args.num_pooled
-    if args.method in ('dino', 'ibot'):
+    if args.method != 'mocov3':
         model_cfg.aux_loss_views = args.aux_loss_views[0]
     else:  # one process: plain BatchNorm (the recipe's SyncBN needs a group)
         model_cfg.neck.projector.norm_cfg = dict(type='BN1d')
@@ -138,8 +144,8 @@ def main():
     pairs = [tuple(int(v) for v in s.split(',')) for s in args.settings]
     settings = []  # (method, N, K, aux_loss_views); baselines first
     for method in args.methods:
-        views = args.aux_loss_views if method == 'dino' else \
-            args.aux_loss_views[-1:] if method == 'ibot' else ['-']
+        views = args.aux_loss_views if method == 'dino' else ['-'] \
+            if method == 'mocov3' else args.aux_loss_views[-1:]
         settings.append((method, 0, 0, views[0]))
         settings += [(method, n, k, v) for n, k in pairs if (n, k) != (0, 0)
                      for v in views]
@@ -164,7 +170,7 @@ def main():
     def median(s, key):
         return statistics.median(m[key] for m in results[s])
 
-    print(f'ViT-S/16, batch {args.batch}, {args.rounds} rounds x '
+    print(f'batch {args.batch}, {args.rounds} rounds x '
           f'{args.steps} steps, CPU threads '
           f'{os.environ.get("OMP_NUM_THREADS", "default")}; crops 2x224 + '
           + ', '.join(f'{num_local(m)}x96 ({BASELINE_NAMES[m]})'
