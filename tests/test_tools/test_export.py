@@ -117,3 +117,58 @@ def test_visualize_tokens_writes_one_panel_per_token(checkpoint, tmp_path):
     # every panel is an overlay of the same image with its own map
     assert all(np.abs(p - panels[0]).max() > 0 for p in panels[1:5])
     assert not list(out.parent.glob('*.tmp*'))
+
+
+def convnext_cfg():
+    cfg = Config.fromfile(str(REPO / 'configs/mte_dino_convnext_tiny.py'))
+    cfg.merge_from_dict({
+        'model.backbone.backbone.arch': dict(
+            _delete_=True, depths=[1, 1, 1, 1], channels=[8, 8, 16, 16]),
+        'model.backbone.num_aux_tokens': 1,
+        'model.backbone.aux_num_heads': 1,
+        'model.neck.in_channels': 16,
+        'model.neck.projector.in_channels': 16,
+        'model.neck.projector.out_channels': 32,
+        'model.neck.projector.hidden_channels': 16,
+        'model.neck.projector.bottleneck_channels': 8,
+        'model.head.out_channels': 32})
+    return cfg
+
+
+def test_convnext_export_is_the_plain_backbone_and_verified(tmp_path,
+                                                            monkeypatch):
+    from mmpretrain.models import ConvNeXt
+    cfg = convnext_cfg()
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    with torch.no_grad():  # a student that differs from its teacher
+        for p in model.backbone.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    path = tmp_path / 'mte.pth'
+    torch.save(dict(state_dict=model.state_dict()), path)
+    x = torch.randn(2, 3, 64, 64)
+    for source, adapter in (('teacher', model.teacher.module['backbone']),
+                            ('student', model.backbone)):
+        paths = export_backbone.export(cfg, str(path), str(tmp_path / 'out'),
+                                       source=source)
+        assert set(paths) == {'mmpretrain'}
+        saved = torch.load(paths['mmpretrain'], weights_only=False)
+        assert saved['meta']['backbone']['type'] == 'mmpretrain.ConvNeXt'
+        plain = ConvNeXt(arch=dict(depths=[1, 1, 1, 1],
+                                   channels=[8, 8, 16, 16]))
+        plain.load_state_dict(saved['state_dict'])  # strict: no aux keys
+        plain.eval()
+        adapter.eval()
+        torch.testing.assert_close(plain(x)[-1], adapter(x)[-1])
+    # a conversion that changed a weight is caught before anything is written
+    from mte_mm.models.backbones import plain_backbone_state
+
+    def broken(state):
+        out = plain_backbone_state(state)
+        out['norm3.bias'] = out['norm3.bias'] + 1
+        return out
+    monkeypatch.setattr(export_backbone, 'plain_backbone_state', broken)
+    with pytest.raises(RuntimeError, match='verification failed'):
+        export_backbone.export(cfg, str(path), str(tmp_path / 'bad'))
+    assert not (tmp_path / 'bad').exists()
