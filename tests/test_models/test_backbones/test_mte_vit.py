@@ -122,7 +122,8 @@ def test_gradients_reach_aux_tokens_and_backbone():
     mte = build(num_aux_tokens=2)
     mte.train()
     tokens = mte.forward_tokens(torch.randn(2, 3, 32, 32))
-    tokens['x_norm_auxtokens'].sum().backward()
+    aux = tokens['x_norm_auxtokens']  # (weighted: a LayerNorm output's
+    (aux * torch.randn_like(aux)).sum().backward()  # plain sum is constant)
     for name in ['aux_tokens', 'layers.0.attn.qkv.weight',
                  'patch_embed.projection.weight']:
         grad = dict(mte.named_parameters())[name].grad
@@ -215,7 +216,9 @@ def test_mask_token_replaces_only_masked_patches_before_position():
     torch.testing.assert_close(
         masked[flat], mte.mask_token + mte.pos_embed[0, positions])
     # gradients reach the mask token; forward() is the plain ViT's
-    mte.forward_tokens(x, mask=mask)['x_norm_clstoken'].sum().backward()
+    # (a plain sum of a LayerNorm output has zero gradient: weight it)
+    cls = mte.forward_tokens(x, mask=mask)['x_norm_clstoken']
+    (cls * torch.randn_like(cls)).sum().backward()
     assert mte.mask_token.grad.abs().sum() > 0
     torch.testing.assert_close(mte(x)[0], plain_copy(mte)(x)[0])
     assert 'mask_token' in mte.mte_state_keys()
