@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ...registry import MODELS
 from ..layers.aux_token_attention import (aux_key_mask, class_attention_block,
                                           split_heads)
+from ..utils.mte_rng import mte_only_rng
 
 ADAPTER_PREFIX = 'backbone.'
 
@@ -90,15 +91,25 @@ class FeatureMapTokenAdapter(BaseModule):
         self.num_aux_tokens = num_aux_tokens
         if num_aux_tokens:
             dims = self.embed_dims
-            self.aux_tokens = nn.Parameter(torch.zeros(1, num_aux_tokens,
-                                                       dims))
-            trunc_normal_(self.aux_tokens, std=aux_init_std)
-            self.aux_block = TransformerEncoderLayer(
-                embed_dims=dims, num_heads=aux_num_heads or max(1, dims // 64),
-                feedforward_channels=int(aux_mlp_ratio * dims))
+            with mte_only_rng('feature_map_aux'):  # see mte_only_rng
+                self.aux_tokens = nn.Parameter(
+                    torch.zeros(1, num_aux_tokens, dims))
+                trunc_normal_(self.aux_tokens, std=aux_init_std)
+                self.aux_block = TransformerEncoderLayer(
+                    embed_dims=dims,
+                    num_heads=aux_num_heads or max(1, dims // 64),
+                    feedforward_channels=int(aux_mlp_ratio * dims))
             self.aux_norm = nn.LayerNorm(dims, eps=1e-6)
         else:
             self.aux_tokens = None
+
+    def init_weights(self) -> None:
+        """The wrapped backbone's init; the class-attention block first, from
+        its own stream (:func:`mte_only_rng`)."""
+        if self.aux_tokens is not None and not self.aux_block.is_init:
+            with mte_only_rng('feature_map_aux'):
+                self.aux_block.init_weights()
+        super().init_weights()
 
     def _final_norm(self) -> nn.Module:
         # looked up, not stored: an attribute would register it twice

@@ -13,6 +13,7 @@ from ...registry import MODELS
 
 from ..layers.aux_token_attention import full_block, one_way_block
 from ..layers.window_attention import window_block
+from ..utils.mte_rng import mte_only_rng
 
 AUX_ATTENTION_MODES = ('one_way', 'full')
 
@@ -109,7 +110,8 @@ class MTEVisionTransformer(VisionTransformer):
             torch.zeros(1, num_aux_tokens, self.embed_dims)) \
             if num_aux_tokens > 0 else None
         if self.aux_tokens is not None:
-            trunc_normal_(self.aux_tokens, std=aux_init_std)
+            with mte_only_rng('aux_tokens'):
+                trunc_normal_(self.aux_tokens, std=aux_init_std)
         # iBOT's masked-image modeling (Zhou et al., ICLR 2022)
         self.mask_token = nn.Parameter(torch.zeros(1, self.embed_dims)) \
             if use_mask_token else None
@@ -137,7 +139,8 @@ class MTEVisionTransformer(VisionTransformer):
         if self.aux_tokens is not None and not (
                 isinstance(self.init_cfg, dict)
                 and self.init_cfg.get('type') == 'Pretrained'):
-            trunc_normal_(self.aux_tokens, std=self.aux_init_std)
+            with mte_only_rng('aux_tokens'):
+                trunc_normal_(self.aux_tokens, std=self.aux_init_std)
 
     # -- token computation -------------------------------------------------
     def _embed(self, x: Tensor, mask: Optional[Tensor] = None

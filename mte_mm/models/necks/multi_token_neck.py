@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from ...registry import MODELS
 from ..layers.attention_pooling import AttentionPooling
 from ..layers.slotwise_batch_norm import slotwise_batch_norm
+from ..utils.mte_rng import mte_only_rng
 
 PROJECTOR_CALLS = ('per_slot', 'joint')
 
@@ -74,13 +75,29 @@ class MultiTokenNeck(BaseModule):
         self.separate_projectors = separate_projectors
         # registration order = parameter order, as in checkpoints written
         # before the neck existed (backbone.pooling, head, aux_head, ...)
-        self.pooling = AttentionPooling(
-            in_channels, num_pooled_tokens, init_std=pooling_init_std) \
-            if num_pooled_tokens > 0 else None
+        # MTE-only modules draw from their own stream (mte_only_rng): the
+        # shared projector starts as in the base method at the same seed
+        with mte_only_rng('pooling'):
+            self.pooling = AttentionPooling(
+                in_channels, num_pooled_tokens,
+                init_std=pooling_init_std) if num_pooled_tokens > 0 else None
         self.projector = MMPRETRAIN_MODELS.build(projector)
         if separate_projectors:
-            self.aux_projector = MMPRETRAIN_MODELS.build(projector)
-            self.pooled_projector = MMPRETRAIN_MODELS.build(projector)
+            with mte_only_rng('separate_projectors'):
+                self.aux_projector = MMPRETRAIN_MODELS.build(projector)
+                self.pooled_projector = MMPRETRAIN_MODELS.build(projector)
+
+    def init_weights(self) -> None:
+        """As BaseModule's, with the MTE-only modules initialised first from
+        their own streams (BaseModule then skips them)."""
+        for tag, name in (('pooling', 'pooling'),
+                          ('separate_projectors', 'aux_projector'),
+                          ('separate_projectors_pooled', 'pooled_projector')):
+            module = getattr(self, name, None)
+            if module is not None and not getattr(module, 'is_init', False):
+                with mte_only_rng(tag):
+                    module.init_weights()
+        super().init_weights()
 
     def freeze_last_layer(self, frozen: bool) -> None:
         """Freeze (zero the gradients of) the last layer of every projector
