@@ -15,6 +15,7 @@ from mmengine.runner import Runner
 from mmpretrain.registry import DATASETS
 
 from mte_mm.evaluation import knn_diagnostics
+from mte_mm.utils import set_max_epochs
 
 KS = (10, 20)
 
@@ -37,19 +38,7 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir
     if args.epochs is not None:
-        # schedules that ran to the end of training now end at --epochs;
-        # ones that would start after it are dropped
-        old_end = cfg.train_cfg.max_epochs
-        schedulers = []
-        for scheduler in cfg.param_scheduler:
-            if scheduler.get('begin', 0) >= args.epochs:
-                continue
-            if scheduler.get('end') == old_end or \
-                    scheduler.get('end', 0) > args.epochs:
-                scheduler.end = args.epochs
-            schedulers.append(scheduler)
-        cfg.param_scheduler = schedulers
-        cfg.train_cfg.max_epochs = args.epochs
+        set_max_epochs(cfg, args.epochs)
         cfg.default_hooks.checkpoint.interval = args.epochs
     runner = Runner.from_cfg(cfg)
     model = runner.model

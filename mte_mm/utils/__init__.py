@@ -1,7 +1,8 @@
 from .cli import add_launch_args, load_config, parse_launch_args
 from .dist import (destroy_distributed, exit_after_cpu_distributed,
                    prepare_cpu_distributed)
+from .schedule import set_max_epochs
 
 __all__ = ['add_launch_args', 'destroy_distributed',
            'exit_after_cpu_distributed', 'load_config', 'parse_launch_args',
-           'prepare_cpu_distributed']
+           'prepare_cpu_distributed', 'set_max_epochs']
