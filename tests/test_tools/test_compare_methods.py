@@ -1,0 +1,151 @@
+"""tools/benchmarks/compare_methods.py on a 2-arm x 2-seed grid of 1 epoch
+(tiny ViT, generated images): outputs, agreement with tools/knn_eval.py,
+paired seeds, resuming a killed grid, and errors before training."""
+import json
+import os
+import sys
+
+import pytest
+
+from ..conftest import REPO, run_tool
+
+sys.path.insert(0, str(REPO / 'tools' / 'benchmarks'))
+import compare_methods  # noqa: E402
+
+CONFIG = str(REPO / 'configs/small/mte_dino_small.py')
+TINY = ['model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=2',
+        'model.backbone.arch.num_heads=2',
+        'model.backbone.arch.feedforward_channels=64',
+        'model.neck.in_channels=32', 'model.neck.projector.in_channels=32',
+        'model.neck.projector.out_channels=64',
+        'model.neck.projector.hidden_channels=32',
+        'model.neck.projector.bottleneck_channels=16',
+        'model.head.out_channels=64', 'train_dataloader.batch_size=4',
+        'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'default_hooks.logger.interval=1']
+DINO = ['dino', 'model.backbone.num_aux_tokens=0',
+        'model.neck.num_pooled_tokens=0', 'model.distill=None']
+
+
+def grid_args(data_root, work_dir, arms=(DINO, ['mte']), seeds=(0, 1)):
+    args = [CONFIG, '--data-root', str(data_root), '--work-dir',
+            str(work_dir), '--epochs', '1', '--ks', '3', '--seeds',
+            *map(str, seeds), '--common', *TINY]
+    for arm in arms:
+        args += ['--arm', *arm]
+    return args
+
+
+@pytest.fixture(scope='module')
+def grid(labelled_folder, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('compare')
+    results = compare_methods.main(grid_args(labelled_folder, work_dir))
+    return work_dir, results
+
+
+def test_grid_writes_json_markdown_plots(grid):
+    work_dir, results = grid
+    for name in ('results.json', 'results.md', 'global_knn_vs_epoch.png',
+                 'final_knn_per_token.png'):
+        assert (work_dir / name).is_file(), name
+    assert json.loads((work_dir / 'results.json').read_text())['summary'] \
+        == json.loads(json.dumps(results['summary']))
+    summary = results['summary']
+    assert set(summary) == {'dino', 'mte'}
+    assert set(summary['dino']['tokens']) == {'global'}
+    assert set(summary['mte']['tokens']) == {'global', 'ensemble'} | {
+        f'aux_{i}' for i in range(4)} | {f'pooled_{i}' for i in range(4)}
+    # the paired difference is the mean of the per-seed differences
+    runs = results['runs']
+    diffs = [runs['mte'][s]['final']['global']['3'] -
+             runs['dino'][s]['final']['global']['3'] for s in ('0', '1')]
+    assert summary['mte']['global_vs_baseline']['diffs'] == diffs
+    assert summary['mte']['global_vs_baseline']['mean'] == \
+        pytest.approx(sum(diffs) / 2)
+    table = (work_dir / 'results.md').read_text()
+    assert '| mte |' in table and '| dino |' in table
+
+
+def test_numbers_match_the_knn_tool_on_the_same_checkpoint(
+        grid, labelled_folder, tmp_path):
+    work_dir, results = grid
+    run = work_dir / 'mte' / 'seed1'
+    run_tool(['tools/knn_eval.py', run / 'config.py', run / 'epoch_1.pth',
+              '--data-root', labelled_folder, '--ks', '3', '--resize', '64',
+              '--crop', '64', '--num-workers', '0', '--out',
+              tmp_path / 'knn.json'])
+    tool = json.loads((tmp_path / 'knn.json').read_text())
+    final = results['runs']['mte']['1']['final']
+    assert set(tool) == set(final)
+    for token, accs in tool.items():
+        assert accs['3'] == pytest.approx(final[token]['3'], abs=1e-6), token
+
+
+def test_paired_seeds_same_data_and_reproducible_baseline(
+        grid, labelled_folder, tmp_path):
+    work_dir, results = grid
+
+    def lines(arm, seed, root=work_dir, name='data_fingerprints.txt'):
+        return (root / arm / f'seed{seed}' / name).read_text().splitlines()
+
+    # 12 images, batch 4: 3 batches, the same in both arms at one seed
+    assert len(lines('dino', 0)) == 3
+    assert lines('dino', 0) == lines('mte', 0)
+    assert lines('dino', 1) == lines('mte', 1)
+    assert lines('dino', 0) != lines('dino', 1)
+    assert results['summary']['mte']['paired_data']
+    # the baseline run again from scratch: the same losses, step for step
+    again = compare_methods.main(grid_args(labelled_folder, tmp_path,
+                                           arms=(DINO, ), seeds=(0, )))
+
+    def losses(root):
+        scalars = next((root / 'dino' / 'seed0').rglob('scalars.json'))
+        return [r['loss'] for r in map(json.loads,
+                                       scalars.read_text().splitlines())
+                if 'loss' in r]
+    assert len(losses(tmp_path)) == 3
+    assert losses(tmp_path) == losses(work_dir)
+    assert again['runs']['dino']['0']['final'] == \
+        results['runs']['dino']['0']['final']
+
+
+def test_a_killed_grid_resumes_without_redoing_finished_runs(
+        grid, labelled_folder):
+    work_dir, results = grid
+    # a run killed mid-way: its folder exists, its result marker does not
+    killed = work_dir / 'mte' / 'seed1'
+    (killed / 'result.json').unlink()
+    finished = [work_dir / arm / f'seed{s}' / 'result.json'
+                for arm in ('dino', 'mte') for s in (0, 1)
+                if (arm, s) != ('mte', 1)]
+    stamps = {p: os.stat(p).st_mtime_ns for p in finished}
+    rerun = compare_methods.main(grid_args(labelled_folder, work_dir))
+    assert {p: os.stat(p).st_mtime_ns for p in finished} == stamps
+    assert (killed / 'result.json').is_file()
+    # redone from scratch: the same numbers as the first time
+    assert rerun['runs']['mte']['1']['final'] == \
+        results['runs']['mte']['1']['final']
+
+
+def test_bad_input_is_named_before_anything_trains(labelled_folder,
+                                                   tmp_path):
+    def fails(args, match):
+        with pytest.raises(SystemExit, match=match):
+            compare_methods.main(args)
+        assert not any(tmp_path.iterdir())  # nothing trained or written
+
+    fails(grid_args(tmp_path / 'nowhere', tmp_path), 'nowhere/train')
+    fails(grid_args(labelled_folder, tmp_path,
+                    arms=(DINO, ['bad', 'model.neck.num_pooled_tokenz=2'])),
+          "arm 'bad': the model does not build")
+    fails(grid_args(labelled_folder, tmp_path,
+                    arms=(DINO, ['bad', 'model.nek.num_pooled_tokens=2'])),
+          "arm 'bad': key 'model.nek.num_pooled_tokens' is not in")
+    fails(grid_args(labelled_folder, tmp_path,
+                    arms=(DINO, ['bad', 'model.neck.num_pooled_tokens=-1'])),
+          "arm 'bad': the model does not build.*num_pooled_tokens")
+    fails(grid_args(labelled_folder, tmp_path, arms=(DINO, DINO)),
+          "arm 'dino' given twice")
+    fails(grid_args(labelled_folder, tmp_path, arms=(DINO, ['x', 'oops'])),
+          "'oops' is not KEY=VALUE")

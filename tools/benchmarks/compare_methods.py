@@ -1,0 +1,455 @@
+"""Controlled comparison of pretraining arms on an image folder: does MTE move
+the global token? Trains every arm x seed at the same budget with
+``tools/train.py``, evaluates weighted kNN (DINO protocol) of the teacher's
+tokens (global, each auxiliary, each pooled, their ensemble) after every
+``--eval-interval`` epochs, and writes
+
+* ``results.json``: every number (per run: kNN per epoch and token kind, the
+  final kNN, training time, whether its data matched the baseline's);
+* ``results.md``: mean +- std over seeds per arm and token kind, and the
+  paired difference of each arm's global token to the baseline's (same
+  seed) with a 95 % t-interval;
+* ``global_knn_vs_epoch.png`` (mean and a +-1 std band over seeds per arm)
+  and ``final_knn_per_token.png``.
+
+    python tools/benchmarks/compare_methods.py CONFIG --data-root FOLDER \\
+        --arm dino model.backbone.num_aux_tokens=0 \\
+            model.neck.num_pooled_tokens=0 model.distill=None \\
+        --arm mte --seeds 0 1 2 --epochs 10 --work-dir work_dirs/compare \\
+        [--jobs 2] [--ks 20] [--eval-interval 1] [--resize 64 --crop 64]
+
+The first arm is the baseline; an arm is a name and ``--cfg-options``-style
+``key=value`` overrides. FOLDER holds ``train/<class>/*`` (pretraining: the
+labels are not used) and ``val/<class>/*`` (kNN queries).
+
+Paired seeds: at one seed every arm sees the same data order and the same
+augmentation draws (mmengine seeds the sampler and the workers from
+``randomness.seed``) and starts every parameter it shares with the baseline
+identical (MTE's extra parameters draw from their own stream,
+``mte_mm.models.utils.mte_only_rng``). Each run logs a fingerprint of every
+batch (``DataFingerprintHook``) and the report says whether they match the
+baseline's.
+
+A finished run leaves ``result.json`` in its folder and is not redone; an
+unfinished one (a killed grid) is restarted from scratch, so every reported
+run is one uninterrupted training. ``--jobs J`` runs J trainings at a time,
+each with ``OMP_NUM_THREADS = cores // J``.
+"""
+import argparse
+import json
+import math
+import os
+import os.path as osp
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
+                    '.tiff', '.webp')
+FINGERPRINTS = 'data_fingerprints.txt'
+
+
+# -- arguments and their checks (all before anything trains) --------------
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('config', help='the pretraining config')
+    parser.add_argument('--data-root', required=True,
+                        help='folder with train/<class>/* and val/<class>/*')
+    parser.add_argument('--arm', nargs='+', action='append', required=True,
+                        metavar=('NAME', 'KEY=VALUE'),
+                        help='an arm: a name and config overrides; the first '
+                        'arm is the baseline')
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--epochs', type=int, required=True)
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings at a time (default 1)')
+    parser.add_argument('--ks', type=int, nargs='+', default=[20],
+                        help='kNN k values; the first is the headline')
+    parser.add_argument('--eval-interval', type=int, default=1,
+                        help='epochs between kNN evaluations')
+    parser.add_argument('--resize', type=int, default=64)
+    parser.add_argument('--crop', type=int, default=64)
+    parser.add_argument('--common', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='overrides applied to every arm')
+    return parser.parse_args(argv)
+
+
+def parse_options(pairs, where):
+    """``key=value`` strings -> dict, values parsed as mmengine's
+    ``--cfg-options`` parses them."""
+    from mmengine.config import DictAction
+    options = {}
+    for pair in pairs:
+        if '=' not in pair:
+            raise SystemExit(f'compare_methods: {where}: {pair!r} is not '
+                             'KEY=VALUE')
+        key, value = pair.split('=', 1)
+        options[key] = DictAction._parse_iterable(value)
+    return options
+
+
+def check_folder(data_root):
+    for split in ('train', 'val'):
+        folder = osp.join(data_root, split)
+        if not osp.isdir(folder):
+            raise SystemExit(f'compare_methods: no folder {folder} (expected '
+                             f'{data_root}/train/<class>/* and '
+                             f'{data_root}/val/<class>/*)')
+        classes = [c for c in sorted(os.listdir(folder))
+                   if osp.isdir(osp.join(folder, c))]
+        images = [f for c in classes for f in os.listdir(osp.join(folder, c))
+                  if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if not classes or not images:
+            raise SystemExit(f'compare_methods: {folder} has no '
+                             '<class>/<image> files')
+
+
+def has_key(cfg, dotted):
+    """Whether ``dotted`` names a key of ``cfg``, or a new argument of a
+    module config there (a dict with ``type``, which the model build then
+    checks)."""
+    node, parts = cfg.to_dict(), dotted.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(node, (list, tuple)) and part.isdigit() and \
+                int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return i == len(parts) - 1 and isinstance(node, dict) and \
+                'type' in node
+    return True
+
+
+def run_config(args, options, seed):
+    """The config of one run: the base config, the arm's overrides, the
+    seed, the budget, the data root, the kNN and fingerprint hooks."""
+    import mte_mm  # noqa: F401
+    from mmengine.config import Config
+    from mte_mm.utils import set_max_epochs
+    cfg = Config.fromfile(args.config)
+    for key in options:
+        if not has_key(cfg, key):
+            raise KeyError(key)
+    cfg.merge_from_dict(options)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    set_max_epochs(cfg, args.epochs)
+    cfg.train_dataloader.dataset.data_root = osp.abspath(args.data_root)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='KNNEvalHook', data_root=osp.abspath(args.data_root),
+             interval=args.eval_interval, ks=tuple(args.ks), with_aux=True,
+             resize=args.resize, crop=args.crop),
+        dict(type='DataFingerprintHook', filename=FINGERPRINTS)]
+    return cfg
+
+
+def check_arms(args):
+    """Arms -> {name: options}; every arm's config is built and its model
+    constructed, so a bad key or value stops here."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    common = parse_options(args.common, '--common')
+    arms = {}
+    for arm in args.arm:
+        name, pairs = arm[0], arm[1:]
+        if '=' in name or not name.replace('_', '').replace('-', '') \
+                .replace('.', '').isalnum():
+            raise SystemExit(f'compare_methods: arm name {name!r}: use '
+                             'letters, digits, "-", "_" or "."')
+        if name in arms:
+            raise SystemExit(f'compare_methods: arm {name!r} given twice')
+        options = dict(common, **parse_options(pairs, f'arm {name!r}'))
+        try:
+            cfg = run_config(args, options, args.seeds[0])
+        except KeyError as exc:
+            raise SystemExit(f'compare_methods: arm {name!r}: key {exc} is '
+                             f'not in {args.config}') from None
+        init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+        try:
+            MODELS.build(cfg.model)
+        except Exception as exc:
+            raise SystemExit(f'compare_methods: arm {name!r}: the model does '
+                             f'not build: {type(exc).__name__}: {exc}'
+                             ) from None
+        arms[name] = options
+    return arms
+
+
+# -- running --------------------------------------------------------------
+def run_dir(args, arm, seed):
+    return osp.join(args.work_dir, arm, f'seed{seed}')
+
+
+def signature(args, options, seed):
+    return dict(config=osp.abspath(args.config), options=options, seed=seed,
+                epochs=args.epochs, data_root=osp.abspath(args.data_root),
+                ks=args.ks, eval_interval=args.eval_interval,
+                resize=args.resize, crop=args.crop)
+
+
+def train_one(args, arm, options, seed, threads):
+    folder = run_dir(args, arm, seed)
+    done = osp.join(folder, 'result.json')
+    if osp.isfile(done):
+        with open(done) as f:
+            result = json.load(f)
+        if result['signature'] == signature(args, options, seed):
+            return result
+    if osp.isdir(folder):  # unfinished (or other settings): start over
+        shutil.rmtree(folder)
+    os.makedirs(folder)
+    cfg = run_config(args, options, seed)
+    cfg_path = osp.join(folder, 'config.py')
+    cfg.dump(cfg_path)
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    start = time.time()
+    with open(osp.join(folder, 'train.log'), 'w') as log:
+        proc = subprocess.run(
+            [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg_path,
+             '--work-dir', folder], cwd=REPO, env=env, stdout=log,
+            stderr=subprocess.STDOUT)
+    seconds = time.time() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f'{arm} seed {seed} failed (exit '
+                           f'{proc.returncode}); see {folder}/train.log')
+    result = dict(signature=signature(args, options, seed),
+                  curve=read_knn_curve(folder, args.eval_interval),
+                  train_seconds=seconds,
+                  fingerprints=osp.join(folder, FINGERPRINTS))
+    result['final'] = result['curve'][-1]['knn']
+    tmp = done + '.tmp'
+    with open(tmp, 'w') as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, done)  # the marker appears only when complete
+    return result
+
+
+def read_knn_curve(folder, interval):
+    """[{'epoch': e, 'knn': {token: {k: top1}}}] from the run's
+    ``vis_data/scalars.json`` (KNNEvalHook's records, in order)."""
+    paths = [osp.join(root, name) for root, _, names in os.walk(folder)
+             for name in names if name == 'scalars.json']
+    if len(paths) != 1:
+        raise RuntimeError(f'{folder}: expected one scalars.json, found '
+                           f'{len(paths)}')
+    curve = []
+    with open(paths[0]) as f:
+        for line in f:
+            record = json.loads(line)
+            knn = {}
+            for key, value in record.items():
+                if key.startswith('knn/'):
+                    token, k = key[len('knn/'):].rsplit('_top1_k', 1)
+                    knn.setdefault(token, {})[k] = value
+            if knn:
+                curve.append(dict(epoch=interval * (len(curve) + 1), knn=knn))
+    if not curve:
+        raise RuntimeError(f'{folder}: no kNN records in {paths[0]}')
+    return curve
+
+
+# -- statistics and reports -----------------------------------------------
+def mean_std(values):
+    if len(values) == 1:
+        return values[0], 0.0
+    return statistics.mean(values), statistics.stdev(values)
+
+
+def paired_interval(diffs, level=0.95):
+    """Mean of paired differences and the half-width of its t-interval
+    (None with fewer than 2 pairs)."""
+    from scipy.stats import t
+    mean = statistics.mean(diffs)
+    if len(diffs) < 2:
+        return mean, None
+    half = t.ppf(0.5 + level / 2, len(diffs) - 1) * \
+        statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return mean, half
+
+
+def token_order(tokens):
+    def key(name):
+        kind, _, index = name.partition('_')
+        rank = {'global': 0, 'aux': 1, 'pooled': 2, 'ensemble': 3}
+        return rank.get(kind, 4), int(index) if index.isdigit() else 0
+    return sorted(tokens, key=key)
+
+
+def summarise(args, arms, runs):
+    k = str(args.ks[0])
+    baseline = next(iter(arms))
+    base_fp = {seed: read_lines(runs[baseline][seed]['fingerprints'])
+               for seed in args.seeds}
+    summary = {}
+    for arm in arms:
+        tokens = token_order(runs[arm][args.seeds[0]]['final'])
+        per_token = {}
+        for token in tokens:
+            values = [runs[arm][s]['final'][token][k] for s in args.seeds]
+            per_token[token] = dict(zip(('mean', 'std'), mean_std(values)),
+                                    values=values)
+        diffs = [runs[arm][s]['final']['global'][k] -
+                 runs[baseline][s]['final']['global'][k] for s in args.seeds]
+        mean, half = paired_interval(diffs)
+        summary[arm] = dict(
+            tokens=per_token,
+            global_vs_baseline=dict(mean=mean, ci95_half_width=half,
+                                    diffs=diffs),
+            paired_data=all(read_lines(runs[arm][s]['fingerprints']) ==
+                            base_fp[s] for s in args.seeds),
+            train_minutes=statistics.mean(
+                runs[arm][s]['train_seconds'] for s in args.seeds) / 60)
+    return summary
+
+
+def read_lines(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def write_markdown(args, arms, summary, path):
+    k = args.ks[0]
+    baseline = next(iter(arms))
+    lines = [
+        f'Weighted kNN top-1 (%, k={k}, T=0.07) of the teacher\'s tokens '
+        f'after {args.epochs} epochs, mean +- std over seeds '
+        f'{" ".join(map(str, args.seeds))}; "vs {baseline}" is the paired '
+        'difference of the global token (same seed) with its 95 % '
+        't-interval.', '',
+        f'| arm | global | vs {baseline} | best aux | best pooled | ensemble '
+        '| paired data | minutes / run | overrides |',
+        '|---|---|---|---|---|---|---|---|---|']
+
+    def fmt(stats):
+        return f'{stats["mean"]:.1f} +- {stats["std"]:.1f}'
+
+    for arm, options in arms.items():
+        s = summary[arm]
+        tokens = s['tokens']
+        diff = s['global_vs_baseline']
+        vs = '-' if arm == baseline else (
+            f'{diff["mean"]:+.1f}' + ('' if diff['ci95_half_width'] is None
+                                      else f' +- {diff["ci95_half_width"]:.1f}'))
+
+        def best(kind):
+            names = [t for t in tokens if t.startswith(kind + '_')]
+            if not names:
+                return '-'
+            name = max(names, key=lambda t: tokens[t]['mean'])
+            return f'{fmt(tokens[name])} ({name})'
+
+        overrides = ' '.join(f'{key}={value}' for key, value in
+                             options.items()) or '(config as is)'
+        lines.append(
+            f'| {arm} | {fmt(tokens["global"])} | {vs} | {best("aux")} | '
+            f'{best("pooled")} | '
+            f'{fmt(tokens["ensemble"]) if "ensemble" in tokens else "-"} | '
+            f'{"yes" if s["paired_data"] else "NO"} | '
+            f'{s["train_minutes"]:.1f} | `{overrides}` |')
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return '\n'.join(lines)
+
+
+def write_plots(args, arms, runs, summary, out_dir):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    k = str(args.ks[0])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for arm in arms:
+        curves = [runs[arm][s]['curve'] for s in args.seeds]
+        epochs = [point['epoch'] for point in curves[0]]
+        values = [[c[i]['knn']['global'][k] for c in curves]
+                  for i in range(len(epochs))]
+        means = [statistics.mean(v) for v in values]
+        stds = [mean_std(v)[1] for v in values]
+        line, = ax.plot(epochs, means, marker='o', ms=3, label=arm)
+        ax.fill_between(epochs, [m - s for m, s in zip(means, stds)],
+                        [m + s for m, s in zip(means, stds)],
+                        color=line.get_color(), alpha=0.15)
+    ax.set_xlabel('epoch')
+    ax.set_ylabel(f'global token kNN top-1 (%, k={k})')
+    ax.set_title(f'mean +- std over {len(args.seeds)} seeds')
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(osp.join(out_dir, 'global_knn_vs_epoch.png'), dpi=120)
+    plt.close(fig)
+
+    markers = dict(global_='*', aux='o', pooled='s', ensemble='^')
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(arms) + 2), 4.5))
+    seen = set()
+    for x, arm in enumerate(arms):
+        for token, stats in summary[arm]['tokens'].items():
+            kind = token.split('_')[0]
+            kind = 'global_' if kind == 'global' else kind
+            label = kind.rstrip('_') if kind not in seen else None
+            seen.add(kind)
+            ax.scatter(x, stats['mean'], marker=markers.get(kind, 'x'),
+                       s=90 if kind == 'global_' else 30, label=label,
+                       color=dict(global_='black', aux='tab:blue',
+                                  pooled='tab:orange',
+                                  ensemble='tab:green').get(kind, 'gray'),
+                       alpha=0.8)
+    ax.set_xticks(range(len(arms)), list(arms), rotation=30, ha='right')
+    ax.set_ylabel(f'final kNN top-1 (%, k={k}), mean over seeds')
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(osp.join(out_dir, 'final_knn_per_token.png'), dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        raise SystemExit(f'compare_methods: no config {args.config}')
+    if args.epochs < 1 or args.eval_interval < 1 or \
+            args.epochs % args.eval_interval:
+        raise SystemExit('compare_methods: --epochs must be a positive '
+                         'multiple of --eval-interval')
+    if len(set(args.seeds)) != len(args.seeds):
+        raise SystemExit('compare_methods: --seeds has repeats')
+    check_folder(args.data_root)
+    arms = check_arms(args)
+    os.makedirs(args.work_dir, exist_ok=True)
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    jobs = [(arm, seed) for seed in args.seeds for arm in arms]
+    runs = {arm: {} for arm in arms}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(train_one, args, arm, arms[arm], seed,
+                               threads): (arm, seed) for arm, seed in jobs}
+        for future, (arm, seed) in futures.items():
+            runs[arm][seed] = future.result()
+            print(f'[compare_methods] {arm} seed {seed}: global kNN '
+                  f'{runs[arm][seed]["final"]["global"][str(args.ks[0])]:.1f}'
+                  f' ({runs[arm][seed]["train_seconds"] / 60:.1f} min)',
+                  flush=True)
+    summary = summarise(args, arms, runs)
+    results = dict(config=osp.abspath(args.config),
+                   data_root=osp.abspath(args.data_root), epochs=args.epochs,
+                   seeds=args.seeds, ks=args.ks, arms=arms,
+                   runs={arm: {str(s): r for s, r in seed_runs.items()}
+                         for arm, seed_runs in runs.items()},
+                   summary=summary, command=' '.join(sys.argv))
+    with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
+        json.dump(results, f, indent=1)
+    table = write_markdown(args, arms, summary,
+                           osp.join(args.work_dir, 'results.md'))
+    write_plots(args, arms, runs, summary, args.work_dir)
+    print(table)
+    return results
+
+
+if __name__ == '__main__':
+    main()
