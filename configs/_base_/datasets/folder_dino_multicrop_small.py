@@ -1,8 +1,8 @@
 # A folder of small images (32-64 px: CIFAR-like, Tiny-ImageNet-like, or your
-# own) with DINO's multi-crop augmentation scaled down: 2 global 64 px crops
-# at scale (0.4, 1) and 4 local 32 px crops at (0.05, 0.4); flip, colour
-# jitter, grayscale and solarize as DINO; Gaussian blur radius U(0.1, 0.6),
-# DINO's U(0.1, 2.0) scaled from 224 to 64 px. Reads every image under
+# own) with DINO's multi-crop augmentation scaled down: 2 global 32 px crops
+# at scale (0.4, 1) and 4 local 16 px crops at (0.05, 0.4); flip, colour
+# jitter, grayscale and solarize as DINO; Gaussian blur radius U(0.1, 0.3),
+# DINO's U(0.1, 2.0) scaled from 224 to 32 px. Reads every image under
 # <data_root>/train/ (labels are not used); set data_root to your folder.
 dataset_type = 'CustomDataset'
 data_root = 'data/my_dataset/'
@@ -24,13 +24,13 @@ def _view(size, crop_scale, blur_prob, solarize_prob):
              prob=0.8),
         dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
              channel_weights=(0.114, 0.587, 0.2989)),
-        dict(type='GaussianBlur', magnitude_range=(0.1, 0.6),
+        dict(type='GaussianBlur', magnitude_range=(0.1, 0.3),
              magnitude_std='inf', prob=blur_prob),
         dict(type='Solarize', thr=128, prob=solarize_prob),
     ]
 
 
-image_size = 64
+image_size = 32
 num_local_crops = 4
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -44,7 +44,7 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(
-    batch_size=64,
+    batch_size=128,
     num_workers=2,
     persistent_workers=True,
     drop_last=True,
