@@ -40,6 +40,7 @@ import json
 import math
 import os
 import os.path as osp
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -185,7 +186,7 @@ def check_arms(args):
 
 # -- running --------------------------------------------------------------
 def run_dir(args, arm, seed):
-    return osp.join(args.work_dir, arm, f'seed{seed}')
+    return osp.abspath(osp.join(args.work_dir, arm, f'seed{seed}'))
 
 
 def signature(args, options, seed):
@@ -441,7 +442,9 @@ def main(argv=None):
                    seeds=args.seeds, ks=args.ks, arms=arms,
                    runs={arm: {str(s): r for s, r in seed_runs.items()}
                          for arm, seed_runs in runs.items()},
-                   summary=summary, command=' '.join(sys.argv))
+                   summary=summary, command='python tools/benchmarks/'
+                   'compare_methods.py ' + ' '.join(
+                       shlex.quote(a) for a in (argv or sys.argv[1:])))
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
     table = write_markdown(args, arms, summary,
