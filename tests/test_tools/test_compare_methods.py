@@ -65,6 +65,7 @@ def test_grid_writes_json_markdown_plots(grid):
         pytest.approx(sum(diffs) / 2)
     table = (work_dir / 'results.md').read_text()
     assert '| mte |' in table and '| dino |' in table
+    assert 'Produced by `python tools/benchmarks/compare_methods.py ' in table
 
 
 def test_numbers_match_the_knn_tool_on_the_same_checkpoint(

@@ -317,7 +317,7 @@ def read_lines(path):
         return f.read().splitlines()
 
 
-def write_markdown(args, arms, summary, path):
+def write_markdown(args, arms, summary, path, command):
     k = args.ks[0]
     baseline = next(iter(arms))
     lines = [
@@ -356,6 +356,7 @@ def write_markdown(args, arms, summary, path):
             f'{fmt(tokens["ensemble"]) if "ensemble" in tokens else "-"} | '
             f'{"yes" if s["paired_data"] else "NO"} | '
             f'{s["train_minutes"]:.1f} | `{overrides}` |')
+    lines += ['', f'Produced by `{command}`']
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return '\n'.join(lines)
@@ -437,18 +438,18 @@ def main(argv=None):
                   f' ({runs[arm][seed]["train_seconds"] / 60:.1f} min)',
                   flush=True)
     summary = summarise(args, arms, runs)
+    command = 'python tools/benchmarks/compare_methods.py ' + ' '.join(
+        shlex.quote(a) for a in (argv or sys.argv[1:]))
     results = dict(config=osp.abspath(args.config),
                    data_root=osp.abspath(args.data_root), epochs=args.epochs,
                    seeds=args.seeds, ks=args.ks, arms=arms,
                    runs={arm: {str(s): r for s, r in seed_runs.items()}
                          for arm, seed_runs in runs.items()},
-                   summary=summary, command='python tools/benchmarks/'
-                   'compare_methods.py ' + ' '.join(
-                       shlex.quote(a) for a in (argv or sys.argv[1:])))
+                   summary=summary, command=command)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
     table = write_markdown(args, arms, summary,
-                           osp.join(args.work_dir, 'results.md'))
+                           osp.join(args.work_dir, 'results.md'), command)
     write_plots(args, arms, runs, summary, args.work_dir)
     print(table)
     return results
