@@ -14,6 +14,7 @@ from ..utils.slot_layout import SlotLayout
 from .legacy import upgrade_legacy_state_dict
 
 SOURCES = ('teacher', 'student')
+SLOT_WEIGHTINGS = ('mean', 'global_full')
 
 
 class BaseMTESelfSupervisor(BaseSelfSupervisor):
@@ -47,6 +48,12 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             None: no distillation.
         base_momentum (float): The student's weight in the teacher update at
             step 0 (cosine to 0 over training).
+        slot_weighting (str): ``'mean'`` (default, our reconstruction's
+            ``L_tok = mean_j L_j``: the global slot's own loss weighs 1/S) or
+            ``'global_full'`` (``L_tok = L_global + mean_{j != g} L_j``: the
+            global token keeps its base method's full loss and the extra
+            slots share one unit; an open choice under study, see the
+            README's evidence section). The same for N = K = 0.
     """
 
     def __init__(self,
@@ -55,8 +62,13 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                  head: dict,
                  distill: Optional[dict] = None,
                  base_momentum: float = 0.004,
+                 slot_weighting: str = 'mean',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
+        if slot_weighting not in SLOT_WEIGHTINGS:
+            raise ValueError(f'slot_weighting must be one of '
+                             f'{SLOT_WEIGHTINGS}, got {slot_weighting!r}')
+        self.slot_weighting = slot_weighting
         super().__init__(backbone=backbone, neck=neck, head=None,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
@@ -174,11 +186,17 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                                              global_only_from)]
 
     def slot_losses(self, per_slot: Tensor) -> Dict[str, Tensor]:
-        """``loss_<kind>``: each kind's share of ``mean_j L_j``; with more
-        than one slot also ``slot_<kind>``: its unscaled mean per slot."""
+        """``loss_<kind>``: each kind's share of ``L_tok`` (see
+        ``slot_weighting``); with more than one slot also ``slot_<kind>``:
+        its unscaled mean per slot."""
         layout = self.layout
         losses = {f'loss_{kind}': value / layout.num_slots
                   for kind, value in layout.split(per_slot).items()}
+        if self.slot_weighting == 'global_full' and layout.num_slots > 1:
+            # L_global + mean of the other slots
+            losses = {f'loss_{kind}': value if kind == 'global' else
+                      value / (layout.num_slots - 1)
+                      for kind, value in layout.split(per_slot).items()}
         if layout.num_slots > 1:
             for kind, value in layout.split(per_slot.detach()).items():
                 losses[f'slot_{kind}'] = value / layout.count(kind)

@@ -203,3 +203,30 @@ def test_separate_heads():
     sum(losses.values()).backward()
     assert model.neck.aux_projector.mlp[0].weight.grad.abs().sum() > 0
     assert model.neck.pooled_projector.mlp[0].weight.grad.abs().sum() > 0
+
+
+def test_global_full_slot_weighting():
+    """'global_full': the global token keeps DINO's full loss and the extra
+    slots share one unit; the same as 'mean' without extra slots."""
+    model = build(num_aux=2, num_pooled=1, distill_weight=0.5,
+                  slot_weighting='global_full')
+    model.backbone.eval()
+    inputs = views()
+    losses = model.loss(inputs, None)
+    student, teacher = slot_logits_by_hand(model, inputs)
+    ref = [reference_dino_loss([s[:, j] for s in student[:n_views]],
+                               [t[:, j] for t in teacher], torch.zeros(OUT),
+                               0.1, 0.04)
+           for j, n_views in [(0, 5), (1, 2), (2, 2), (3, 2)]]
+    torch.testing.assert_close(losses['loss_global'], ref[0])
+    torch.testing.assert_close(losses['loss_aux'], (ref[1] + ref[2]) / 3)
+    torch.testing.assert_close(losses['loss_pooled'], ref[3] / 3)
+    plain = build(num_aux=0, num_pooled=0, distill_weight=0.0,
+                  slot_weighting='global_full')
+    mean = build(num_aux=0, num_pooled=0, distill_weight=0.0)
+    for model in (plain, mean):
+        model.backbone.eval()
+    torch.testing.assert_close(plain.loss(inputs, None)['loss_global'],
+                               mean.loss(inputs, None)['loss_global'])
+    with pytest.raises(ValueError, match="'some'"):
+        build(slot_weighting='some')
