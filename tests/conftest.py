@@ -54,7 +54,7 @@ def free_port():
     raise RuntimeError('no free TCP port in 20000-32767')
 
 
-def _gloo_worker(rank, world_size, port, fn, args, queue):
+def _gloo_worker(rank, world_size, port, fn, args, queue, collected):
     import traceback
 
     import torch.distributed as dist
@@ -66,6 +66,10 @@ def _gloo_worker(rank, world_size, port, fn, args, queue):
         queue.put((rank, RuntimeError(traceback.format_exc())))
     finally:
         dist.destroy_process_group()
+    # tensors in the queue are shared through this process: stay alive until
+    # the parent has unpickled them (exiting first made the parent fail with
+    # FileNotFoundError on a loaded machine)
+    collected.wait(timeout=300)
 
 
 def run_gloo_workers(fn, *args, world_size=2, timeout=120):
@@ -75,13 +79,18 @@ def run_gloo_workers(fn, *args, world_size=2, timeout=120):
     import torch.multiprocessing as mp
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
+    collected = ctx.Event()
     port = free_port()
     procs = [ctx.Process(target=_gloo_worker,
-                         args=(rank, world_size, port, fn, args, queue))
+                         args=(rank, world_size, port, fn, args, queue,
+                               collected))
              for rank in range(world_size)]
     for proc in procs:
         proc.start()
-    results = dict(queue.get(timeout=timeout) for _ in procs)
+    try:
+        results = dict(queue.get(timeout=timeout) for _ in procs)
+    finally:
+        collected.set()
     for proc in procs:
         proc.join(timeout=60)
         assert proc.exitcode == 0
