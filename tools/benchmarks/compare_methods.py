@@ -133,7 +133,7 @@ def has_key(cfg, dotted):
 def run_config(args, options, seed):
     """The config of one run: the base config, the arm's overrides, the
     seed, the budget, the data root, the kNN and fingerprint hooks."""
-    import mte_mm  # noqa: F401
+    import mte_mm  # noqa: F401  (registers the hooks the run config names)
     from mmengine.config import Config
     from mte_mm.utils import set_max_epochs
     cfg = Config.fromfile(args.config)

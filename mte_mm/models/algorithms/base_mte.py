@@ -190,13 +190,15 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         ``slot_weighting``); with more than one slot also ``slot_<kind>``:
         its unscaled mean per slot."""
         layout = self.layout
-        losses = {f'loss_{kind}': value / layout.num_slots
-                  for kind, value in layout.split(per_slot).items()}
-        if self.slot_weighting == 'global_full' and layout.num_slots > 1:
-            # L_global + mean of the other slots
-            losses = {f'loss_{kind}': value if kind == 'global' else
-                      value / (layout.num_slots - 1)
-                      for kind, value in layout.split(per_slot).items()}
+        global_full = self.slot_weighting == 'global_full' and \
+            layout.num_slots > 1  # L_global + mean of the other slots
+        losses = {}
+        for kind, value in layout.split(per_slot).items():
+            if global_full:
+                losses[f'loss_{kind}'] = value if kind == 'global' else \
+                    value / (layout.num_slots - 1)
+            else:
+                losses[f'loss_{kind}'] = value / layout.num_slots
         if layout.num_slots > 1:
             for kind, value in layout.split(per_slot.detach()).items():
                 losses[f'slot_{kind}'] = value / layout.count(kind)
