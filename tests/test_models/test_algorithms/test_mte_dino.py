@@ -66,6 +66,16 @@ def slot_logits_by_hand(model, inputs):
     return student, teacher
 
 
+def global_view_slot_losses(model, inputs):
+    """DINO loss by hand of the 4 slots (N=2, K=1): the global slot on all
+    5 views, the others on the 2 global views (``aux_loss_views='global'``)."""
+    student, teacher = slot_logits_by_hand(model, inputs)
+    return [reference_dino_loss([s[:, j] for s in student[:n_views]],
+                                [t[:, j] for t in teacher], torch.zeros(OUT),
+                                0.1, 0.04)
+            for j, n_views in [(0, 5), (1, 2), (2, 2), (3, 2)]]
+
+
 def test_without_extra_tokens_it_is_exactly_dino():
     model = build(num_aux=0, num_pooled=0, distill_weight=0.0)
     model.backbone.eval()  # no drop-path, to compare with a second forward
@@ -116,11 +126,7 @@ def test_aux_losses_on_global_views_only():
     model.backbone.eval()
     inputs = views()
     losses = model.loss(inputs, None)
-    student, teacher = slot_logits_by_hand(model, inputs)
-    ref = [reference_dino_loss([s[:, j] for s in student[:n_views]],
-                               [t[:, j] for t in teacher], torch.zeros(OUT),
-                               0.1, 0.04)
-           for j, n_views in [(0, 5), (1, 2), (2, 2), (3, 2)]]
+    ref = global_view_slot_losses(model, inputs)
     torch.testing.assert_close(losses['loss_global'], ref[0] / 4)
     torch.testing.assert_close(losses['loss_aux'], (ref[1] + ref[2]) / 4)
     torch.testing.assert_close(losses['loss_pooled'], ref[3] / 4)
@@ -213,11 +219,7 @@ def test_global_full_slot_weighting():
     model.backbone.eval()
     inputs = views()
     losses = model.loss(inputs, None)
-    student, teacher = slot_logits_by_hand(model, inputs)
-    ref = [reference_dino_loss([s[:, j] for s in student[:n_views]],
-                               [t[:, j] for t in teacher], torch.zeros(OUT),
-                               0.1, 0.04)
-           for j, n_views in [(0, 5), (1, 2), (2, 2), (3, 2)]]
+    ref = global_view_slot_losses(model, inputs)
     torch.testing.assert_close(losses['loss_global'], ref[0])
     torch.testing.assert_close(losses['loss_aux'], (ref[1] + ref[2]) / 3)
     torch.testing.assert_close(losses['loss_pooled'], ref[3] / 3)
