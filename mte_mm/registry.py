@@ -45,11 +45,12 @@ MODELS = _registry('MODELS', 'model', 'mte_mm.models')
 HOOKS = _registry('HOOKS', 'hook', 'mte_mm.engine')
 DATASETS = _registry('DATASETS', 'dataset', 'mte_mm.datasets')
 TRANSFORMS = _registry('TRANSFORMS', 'transform', 'mte_mm.datasets')
+DATA_SAMPLERS = _registry('DATA_SAMPLERS', 'data sampler', 'mte_mm.datasets')
 OPTIM_WRAPPER_CONSTRUCTORS = _registry(
     'OPTIM_WRAPPER_CONSTRUCTORS', 'optimizer wrapper constructor',
     'mte_mm.engine')
 
 #: every mte_mm registry, for tools and tests that must cover them all
 ALL_REGISTRIES = dict(models=MODELS, hooks=HOOKS, datasets=DATASETS,
-                      transforms=TRANSFORMS,
+                      transforms=TRANSFORMS, data_samplers=DATA_SAMPLERS,
                       optim_wrapper_constructors=OPTIM_WRAPPER_CONSTRUCTORS)

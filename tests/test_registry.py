@@ -84,10 +84,16 @@ BUILD_ARGS = dict(
             data_preprocessor=_PREPROCESSOR),
     ),
     hooks=dict(KNNEvalHook=dict(data_root='data/knn', interval=2),
-               DataFingerprintHook=dict(filename='fp.txt')),
+               DataFingerprintHook=dict(filename='fp.txt'),
+               NonFiniteLossGuardHook=dict(policy='skip'),
+               ExactResumeHook=dict()),
     datasets=dict(DigitsDataset=dict(split='test', image_size=8,
                                      pipeline=[])),
-    transforms=dict(IBOTBlockMasks=dict(patch_size=16)),
+    transforms=dict(IBOTBlockMasks=dict(patch_size=16),
+                    CheckedLoadImageFromFile=dict(on_unreadable='skip'),
+                    SeedPerSample=dict()),
+    data_samplers=dict(ResumableSeededSampler=dict(dataset=list(range(4)),
+                                                   seed=0)),
     optim_wrapper_constructors=dict(
         ViTLayerDecayOptimWrapperConstructor=dict(
             optim_wrapper_cfg=dict(type='OptimWrapper',
@@ -105,7 +111,7 @@ def test_every_registered_class_builds_from_every_default_scope():
     from mte_mm.registry import ALL_REGISTRIES
     MessageHub.get_current_instance().update_info('max_iters', 10)
     kinds = dict(models='MODELS', hooks='HOOKS', datasets='DATASETS',
-                 transforms='TRANSFORMS',
+                 transforms='TRANSFORMS', data_samplers='DATA_SAMPLERS',
                  optim_wrapper_constructors='OPTIM_WRAPPER_CONSTRUCTORS')
     checked = 0
     for kind, registry in ALL_REGISTRIES.items():

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import os.path as osp
+import sys
 
 import mte_mm  # noqa: F401  (compat shims + registries)
 import torch
@@ -24,9 +25,11 @@ from mmpretrain.registry import MODELS
 
 from mte_mm.evaluation import (build_knn_datasets, format_knn_table,
                                knn_diagnostics)
-from mte_mm.utils import (add_launch_args, destroy_distributed,
-                          exit_after_cpu_distributed, load_config,
-                          parse_launch_args, prepare_cpu_distributed)
+from mte_mm.utils import (DataRootError, add_launch_args,
+                          check_dataset_config, check_knn_root,
+                          destroy_distributed, exit_after_cpu_distributed,
+                          load_config, parse_launch_args,
+                          prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -55,6 +58,17 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options)
+    data_root = args.data_root or cfg.get('knn_data_root')
+    try:  # one line before any process builds a model
+        if data_root:
+            check_knn_root(data_root, '--data-root' if args.data_root
+                           else 'knn_data_root')
+        for key in ('knn_train_dataset', 'knn_val_dataset'):
+            if not data_root and cfg.get(key):
+                check_dataset_config(cfg[key], key)
+    except DataRootError as exc:
+        print(f'tools/knn_eval.py: {exc}', file=sys.stderr)
+        raise SystemExit(1)
     if args.launcher != 'none' and not prepare_cpu_distributed(
             cfg, args.launcher):
         init_dist(args.launcher)
@@ -68,7 +82,6 @@ def main(argv=None):
     load_checkpoint(model, args.checkpoint, map_location='cpu', strict=True)
     if torch.cuda.is_available():
         model = model.cuda()
-    data_root = args.data_root or cfg.get('knn_data_root')
     train_set, val_set = build_knn_datasets(
         data_root,
         train=None if data_root else cfg.get('knn_train_dataset'),

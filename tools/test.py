@@ -6,14 +6,16 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 import mte_mm  # noqa: F401  (compat shims + registries, before the config)
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mte_mm.utils import (add_launch_args, destroy_distributed,
-                          exit_after_cpu_distributed, load_config,
-                          parse_launch_args, prepare_cpu_distributed)
+from mte_mm.utils import (DataRootError, add_launch_args, check_data_roots,
+                          destroy_distributed, exit_after_cpu_distributed,
+                          load_config, parse_launch_args,
+                          prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -22,6 +24,10 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the metrics to this json/pkl file')
+    parser.add_argument('--check-data', action='store_true',
+                        help='only check that the data the config names '
+                        'exists, then exit (tools/dist_test.sh runs this '
+                        'once before it starts the processes)')
     add_launch_args(parser)
     return parse_launch_args(parser, argv)
 
@@ -44,6 +50,13 @@ def main(argv=None):
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join(
             './work_dirs', osp.splitext(osp.basename(args.config))[0])
+    try:  # one line before any process builds a model
+        check_data_roots(cfg, ('test_dataloader', ))
+    except DataRootError as exc:
+        print(f'tools/test.py: {args.config}: {exc}', file=sys.stderr)
+        raise SystemExit(1)
+    if args.check_data:
+        return None
     prepare_cpu_distributed(cfg, args.launcher)
     try:
         # the Runner (and its DDP wrapper, which holds the process group) is

@@ -8,14 +8,17 @@ On a machine without CUDA the pytorch launcher runs on gloo (see
 """
 import argparse
 import os.path as osp
+import sys
 
 import mte_mm  # noqa: F401  (compat shims + registries, before the config)
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mte_mm.utils import (add_launch_args, destroy_distributed,
-                          exit_after_cpu_distributed, load_config,
-                          parse_launch_args, prepare_cpu_distributed)
+from mte_mm.engine.hooks import NonFiniteLossError
+from mte_mm.utils import (DataRootError, add_launch_args, check_data_roots,
+                          destroy_distributed, exit_after_cpu_distributed,
+                          load_config, parse_launch_args,
+                          prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -32,6 +35,10 @@ def parse_args(argv=None):
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by actual / base batch size')
+    parser.add_argument('--check-data', action='store_true',
+                        help='only check that the data the config names '
+                        'exists, then exit (tools/dist_train.sh runs this '
+                        'once before it starts the processes)')
     add_launch_args(parser)
     return parse_launch_args(parser, argv)
 
@@ -72,11 +79,22 @@ def train(cfg) -> None:
 def main(argv=None):
     args = parse_args(argv)
     cfg = merge_args(load_config(args.config, args.cfg_options), args)
+    try:  # one line before any process builds a model
+        check_data_roots(cfg, ('train_dataloader', 'val_dataloader')
+                         if cfg.get('val_cfg') else ('train_dataloader', ))
+    except DataRootError as exc:
+        print(f'tools/train.py: {args.config}: {exc}', file=sys.stderr)
+        raise SystemExit(1)
+    if args.check_data:
+        return
     prepare_cpu_distributed(cfg, args.launcher)
     try:
         # the Runner (and its DDP wrapper, which holds the process group) is
         # freed when train() returns, before the group is destroyed
         train(cfg)
+    except NonFiniteLossError as exc:  # one line, not a traceback
+        print(f'tools/train.py: {exc}', file=sys.stderr, flush=True)
+        raise SystemExit(1)
     finally:
         destroy_distributed()
 

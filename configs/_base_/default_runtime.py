@@ -10,6 +10,12 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # stop on a NaN / inf loss before the update (policy='skip' to skip it)
+    non_finite=dict(type='NonFiniteLossGuardHook', policy='stop'),
+    # per-iteration seeds and mid-epoch resumes (with ResumableSeededSampler
+    # and SeedPerSample in the data config): a resumed run equals the
+    # uninterrupted one
+    exact_resume=dict(type='ExactResumeHook'),
 )
 env_cfg = dict(
     cudnn_benchmark=False,

@@ -12,7 +12,7 @@ data_preprocessor = dict(
     batch_augments=dict(augments=[dict(type='Mixup', alpha=0.8),
                                   dict(type='CutMix', alpha=1.0)]))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, backend='pillow',
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),

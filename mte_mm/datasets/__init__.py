@@ -1,4 +1,10 @@
 from .digits import DigitsDataset
-from .transforms import IBOTBlockMasks
+from .image_check import decode_image, jpeg_truncated
+from .samplers import ResumableSeededSampler, SeededIndex, stream_seed
+from .transforms import (CheckedLoadImageFromFile, IBOTBlockMasks,
+                         SeedPerSample, UnreadableImageError)
 
-__all__ = ['DigitsDataset', 'IBOTBlockMasks']
+__all__ = ['CheckedLoadImageFromFile', 'DigitsDataset', 'IBOTBlockMasks',
+           'ResumableSeededSampler', 'SeedPerSample', 'SeededIndex',
+           'UnreadableImageError', 'decode_image', 'jpeg_truncated',
+           'stream_seed']

@@ -22,6 +22,7 @@ def _view(size, crop_scale, blur_prob, solarize_prob):
 image_size = 16
 num_local_crops = 4
 train_pipeline = [
+    dict(type='SeedPerSample'),  # exact resumes: see ExactResumeHook
     dict(type='MultiView',
          num_views=[1, 1, num_local_crops],
          transforms=[_view(image_size, (0.4, 1.0), 1.0, 0.0),
@@ -33,7 +34,7 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=0,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, split='train', image_size=image_size,
                  pipeline=train_pipeline))

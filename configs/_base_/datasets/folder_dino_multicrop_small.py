@@ -33,7 +33,8 @@ def _view(size, crop_scale, blur_prob, solarize_prob):
 image_size = 32
 num_local_crops = 4
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SeedPerSample'),  # exact resumes: see ExactResumeHook
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView',
          num_views=[1, 1, num_local_crops],
          transforms=[
@@ -48,7 +49,7 @@ train_dataloader = dict(
     num_workers=2,
     persistent_workers=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

@@ -34,7 +34,8 @@ global_crop_scale = (0.14, 1.0)
 local_crop_scale = (0.05, 0.14)
 num_local_crops = 8
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SeedPerSample'),  # exact resumes: see ExactResumeHook
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView',
          num_views=[1, 1, num_local_crops],
          transforms=[
@@ -50,7 +51,7 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

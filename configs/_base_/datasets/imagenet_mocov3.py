@@ -32,7 +32,8 @@ def _view(blur_prob, solarize_prob):
 
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SeedPerSample'),  # exact resumes: see ExactResumeHook
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='MultiView', num_views=[1, 1],
          transforms=[_view(1.0, 0.0), _view(0.1, 0.2)]),
     dict(type='PackInputs'),
@@ -43,7 +44,7 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='ResumableSeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(
         type=dataset_type,

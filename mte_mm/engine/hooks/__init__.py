@@ -1,4 +1,7 @@
 from .data_fingerprint_hook import DataFingerprintHook, batch_fingerprint
+from .exact_resume_hook import ExactResumeHook
 from .knn_hook import KNNEvalHook
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossGuardHook
 
-__all__ = ['DataFingerprintHook', 'KNNEvalHook', 'batch_fingerprint']
+__all__ = ['DataFingerprintHook', 'ExactResumeHook', 'KNNEvalHook',
+           'NonFiniteLossError', 'NonFiniteLossGuardHook', 'batch_fingerprint']
