@@ -67,6 +67,10 @@ class ExactResumeHook(Hook):
                 f'ExactResumeHook: iteration {runner.iter} is not in epoch '
                 f'{runner.epoch + 1} of {per_epoch} iterations; was the '
                 'checkpoint written with another batch size or dataset?')
+        if loader.batch_size is None:
+            raise RuntimeError('ExactResumeHook: a mid-epoch resume needs '
+                               'train_dataloader.batch_size (this loader '
+                               'has a batch_sampler)')
         sampler.skip(consumed * loader.batch_size, runner.epoch)
         print_log(f'ExactResumeHook: epoch {runner.epoch + 1} starts at its '
                   f'batch {consumed + 1} of {per_epoch} (mid-epoch '
