@@ -15,7 +15,7 @@ from mmengine.dataset import DefaultSampler
 
 from mte_mm.datasets import ResumableSeededSampler, SeededIndex
 
-from ..conftest import REPO, TINY_MTE_ARCH, free_port, run_tool
+from ..conftest import REPO, TINY_MTE_ARCH, free_port
 
 
 def write_config(folder, kill_at=None):

@@ -12,7 +12,7 @@ from mmengine.config import Config, DictAction
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-import mte_mm  # noqa: F401
+import mte_mm  # noqa: F401  (registers the hooks the config names)
 from mte_mm.engine.hooks import NonFiniteLossError, NonFiniteLossGuardHook
 
 from ..conftest import REPO, run_gloo_workers, run_tool
@@ -28,7 +28,6 @@ class StudentTempZeroAt(Hook):
 
     def __init__(self, iteration):
         self.iteration = iteration
-        self.before = self.after = None
         self.states = []
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
