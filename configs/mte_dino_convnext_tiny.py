@@ -10,7 +10,7 @@
 #   bash tools/dist_train.sh configs/mte_dino_convnext_tiny.py 8
 _base_ = [
     '_base_/models/mte_dino_convnext_tiny.py',
-    '_base_/datasets/imagenet_dino_multicrop_convnet.py',
+    '_base_/datasets/imagenet_dino_multicrop_convnet_fast.py',
     '_base_/default_runtime.py',
     '_base_/schedules/dino_sgd_convnet_100e.py',
 ]

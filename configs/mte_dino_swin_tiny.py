@@ -6,7 +6,7 @@
 #   bash tools/dist_train.sh configs/mte_dino_swin_tiny.py 8
 _base_ = [
     '_base_/models/mte_dino_swin_tiny.py',
-    '_base_/datasets/imagenet_dino_multicrop.py',
+    '_base_/datasets/imagenet_dino_multicrop_fast.py',
     '_base_/schedules/dino_adamw_100e.py',
     '_base_/default_runtime.py',
 ]

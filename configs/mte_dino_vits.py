@@ -3,7 +3,7 @@
 #   bash tools/dist_train.sh configs/mte_dino_vits.py 8
 _base_ = [
     '_base_/models/mte_dino_vit_s16.py',
-    '_base_/datasets/imagenet_dino_multicrop.py',
+    '_base_/datasets/imagenet_dino_multicrop_fast.py',
     '_base_/schedules/dino_adamw_100e.py',
     '_base_/default_runtime.py',
 ]

@@ -4,7 +4,7 @@
 #   bash tools/dist_train.sh configs/mte_ibot_vits.py 16
 _base_ = [
     '_base_/models/mte_ibot_vit_s16.py',
-    '_base_/datasets/imagenet_ibot_multicrop.py',
+    '_base_/datasets/imagenet_ibot_multicrop_fast.py',
     '_base_/schedules/ibot_adamw_800e.py',
     '_base_/default_runtime.py',
 ]

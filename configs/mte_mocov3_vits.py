@@ -5,7 +5,7 @@
 #   bash tools/dist_train.sh configs/mte_mocov3_vits.py 8
 _base_ = [
     '_base_/models/mte_mocov3_vit_s16.py',
-    '_base_/datasets/imagenet_mocov3.py',
+    '_base_/datasets/imagenet_mocov3_fast.py',
     '_base_/schedules/mocov3_adamw_300e.py',
     '_base_/default_runtime.py',
 ]

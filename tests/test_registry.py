@@ -56,6 +56,7 @@ BUILD_ARGS = dict(
         EnsembleDistillLoss=dict(loss_weight=0.5),
         IBOTPatchLoss=dict(out_channels=16),
         ConcatCLSNeck=dict(num_blocks=2),
+        MultiCropPhotometricPreprocessor=dict(mean=[0, 0, 0], std=[1, 1, 1]),
         SimpleFeaturePyramid=dict(in_channels=32, out_channels=16),
         MultiTokenNeck=dict(in_channels=32, projector=_DINO_HEAD),
         MTEDINO=dict(
@@ -91,7 +92,9 @@ BUILD_ARGS = dict(
                                      pipeline=[])),
     transforms=dict(IBOTBlockMasks=dict(patch_size=16),
                     CheckedLoadImageFromFile=dict(on_unreadable='skip'),
-                    SeedPerSample=dict()),
+                    SeedPerSample=dict(),
+                    DecodeMultiCrop=dict(views=[dict(size=8,
+                                                     crop_scale=(0.5, 1))])),
     data_samplers=dict(ResumableSeededSampler=dict(dataset=list(range(4)),
                                                    seed=0)),
     optim_wrapper_constructors=dict(

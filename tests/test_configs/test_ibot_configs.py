@@ -38,7 +38,7 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
 
 
 # the masks' patch grid follows the tiny backbone's 32 px patches
-MASKS_32PX = ['--cfg-options', 'train_dataloader.dataset.pipeline.3.'
+MASKS_32PX = ['--cfg-options', 'train_dataloader.dataset.pipeline.2.'
               'patch_size=32']
 
 
@@ -126,11 +126,12 @@ def test_recipe_values_and_baselines():
         assert (loss.out_channels, loss.warmup_teacher_temp,
                 loss.teacher_temp, loss.warmup_teacher_temp_epochs,
                 loss.student_temp) == (8192, 0.04, 0.07, 30, 0.1)
-    views = mte.train_dataloader.dataset.pipeline[2]
-    assert views.num_views == [1, 1, 10]
-    assert views.transforms[0][0].crop_ratio_range == (0.25, 1.0)
-    assert views.transforms[2][0].crop_ratio_range == (0.05, 0.25)
-    masks = mte.train_dataloader.dataset.pipeline[3]
+    views = mte.train_dataloader.dataset.pipeline[1]
+    assert views.type == 'DecodeMultiCrop'
+    assert [v.num for v in views.views] == [1, 1, 10]
+    assert views.views[0].crop_scale == (0.25, 1.0)
+    assert views.views[2].crop_scale == (0.05, 0.25)
+    masks = mte.train_dataloader.dataset.pipeline[2]
     assert masks.type == 'IBOTBlockMasks' and masks.patch_size == \
         model.backbone.patch_size
     assert (mte.train_cfg.max_epochs, mte.optim_wrapper.clip_grad.max_norm,

@@ -93,5 +93,5 @@ def test_bad_arguments_are_named():
         IBOTBlockMasks(pred_ratio=(0.3, ), pred_ratio_var=(0.4, ))
     with pytest.raises(ValueError, match='same, non-zero length'):
         IBOTBlockMasks(pred_ratio=(0.3, ), pred_ratio_var=(0.1, 0.2))
-    with pytest.raises(TypeError, match='after MultiView'):
+    with pytest.raises(TypeError, match='after MultiView or DecodeMultiCrop'):
         IBOTBlockMasks()(dict(img=np.zeros((32, 32, 3), np.uint8)))

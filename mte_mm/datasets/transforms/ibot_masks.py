@@ -108,12 +108,17 @@ class IBOTBlockMasks(BaseTransform):
         crops = results['img']
         if not isinstance(crops, list):
             raise TypeError('IBOTBlockMasks: results["img"] must be the list '
-                            'of crops that MultiView makes; put it after '
-                            'MultiView')
+                            'of crops that MultiView or DecodeMultiCrop '
+                            'makes; put it after MultiView or '
+                            'DecodeMultiCrop')
         masks: List[torch.Tensor] = []
         for crop in crops:
-            height, width = crop.shape[0] // self.patch_size, \
-                crop.shape[1] // self.patch_size
+            # (H, W, C) arrays from MultiView, (C, H, W) tensors from
+            # DecodeMultiCrop
+            size = crop.shape[-2:] if isinstance(crop, torch.Tensor) \
+                else crop.shape[:2]
+            height, width = size[0] // self.patch_size, \
+                size[1] // self.patch_size
             masks.append(torch.from_numpy(
                 self.block_mask(height, width, self.draw_ratio())))
         results['masks'] = masks

@@ -63,23 +63,27 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
             img, problem = decode_image(data, self.color_type,
                                         self.imdecode_backend)
         if problem is not None:
-            if self.on_unreadable == 'skip' or self.ignore_empty:
-                self.skipped += 1
-                print_log(f'skipped unreadable image {filename}: {problem} '
-                          f'({self.skipped} skipped in this process)',
-                          logger='current', level=logging.WARNING)
-                return None
-            raise UnreadableImageError(
-                f'unreadable image {filename}: {problem}. List every such '
-                'file with `python tools/check_dataset.py FOLDER`, or load '
-                "with dict(type='CheckedLoadImageFromFile', "
-                "on_unreadable='skip') to skip them")
+            return self._reject(filename, problem)
         if self.to_float32:
             img = img.astype('float32')
         results['img'] = img
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+    def _reject(self, filename: str, problem: str) -> None:
+        """Apply the ``on_unreadable`` policy to a file that failed."""
+        if self.on_unreadable == 'skip' or self.ignore_empty:
+            self.skipped += 1
+            print_log(f'skipped unreadable image {filename}: {problem} '
+                      f'({self.skipped} skipped in this process)',
+                      logger='current', level=logging.WARNING)
+            return None
+        raise UnreadableImageError(
+            f'unreadable image {filename}: {problem}. List every such '
+            'file with `python tools/check_dataset.py FOLDER`, or load '
+            f"with dict(type='{type(self).__name__}', "
+            "on_unreadable='skip') to skip them")
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(on_unreadable={self.on_unreadable!r}'

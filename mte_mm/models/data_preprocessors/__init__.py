@@ -1,0 +1,3 @@
+from .multicrop_preprocessor import MultiCropPhotometricPreprocessor
+
+__all__ = ['MultiCropPhotometricPreprocessor']
