@@ -3,18 +3,23 @@ attention, for Multi-Token Enhancing (MTE, arXiv 2411.15787).
 
 Main tokens (global CLS + patches) attend only to main tokens, so they are
 computed exactly as in a plain ViT block with the same weights. Auxiliary
-token ``a_n`` attends to the main tokens and to itself only. No dense
-``(L+N) x (L+N)`` mask is built: the main path is ordinary attention over the
-``L`` main tokens, and the auxiliary queries attend over the ``L + N`` keys
-with a small ``N x (L+N)`` additive mask that hides the other auxiliary keys.
-Both use ``F.scaled_dot_product_attention``. The token-wise parts of the
+token ``a_n`` attends to the main tokens and to itself only. No
+``(L+N) x (L+N)`` mask is built: the main path is ordinary attention over
+the ``L`` main tokens. On CUDA each auxiliary query's attention over (main
+keys, its own key) is the unmasked attention over the main keys merged with
+its own key by log-sum-exp (:func:`aux_attention`), so no call of
+``F.scaled_dot_product_attention`` has a mask and fused (flash) kernels
+apply; on CPU, where it measured faster, and with attention dropout, the
+auxiliary queries use a small ``N x (L+N)`` additive mask
+(:func:`aux_key_mask`).
+The token-wise parts of the
 block (norms, qkv and output projections, FFN) run once on all ``L + N``
 tokens: separate calls for the ``N`` auxiliary tokens read every weight
 matrix twice and doubled the matmul calls of a step (torch.profiler, MTE-MoCo
 v3 ViT-S/16 on CPU, batch 2: 1260 vs MoCo v3's 666 ``mm`` calls, matmul time
 +20 % with all of MTE's extra work included).
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +36,57 @@ def aux_key_mask(num_main: int, num_aux: int, like: Tensor) -> Tensor:
     mask[:, :num_main] = 0
     mask[:, num_main:].fill_diagonal_(0)
     return mask
+
+
+def aux_attention(q_aux: Tensor, k: Tensor, v: Tensor, num_main: int,
+                  dropout_p: float = 0.,
+                  mask_free: Optional[bool] = None) -> Tensor:
+    """Attention of each auxiliary query over the main keys and its own key,
+    without a mask.
+
+    With ``s`` the query's scores on the main keys and ``s_n`` on its own
+    key, ``softmax([s, s_n]) @ [V, v_n] = (1 - w) o + w v_n`` where
+    ``o = softmax(s) @ V`` (unmasked fused attention) and
+    ``w = sigmoid(s_n - logsumexp(s))``. The log-sum-exp needs the
+    ``N x L`` scores of the ``N`` auxiliary queries only, computed in at least
+    float32 (also under autocast). Attention dropout acts on the joint
+    probabilities, so with ``dropout_p > 0`` the masked reference is used.
+
+    By default (``mask_free=None``) the mask-free path runs on CUDA, where
+    it lets the main-key attention use a fused flash kernel, and the masked
+    one elsewhere: on CPU the masked call was faster (3x for the auxiliary
+    path alone, ViT-S shapes, ``tools/benchmarks/aux_attention.py``). Both
+    are exact (``tests/test_models/test_layers/test_aux_token_attention.py``).
+
+    Args:
+        q_aux (Tensor): ``(B, H, N, D)`` auxiliary queries.
+        k, v (Tensor): ``(B, H, L + N, D)`` keys and values, main first.
+        num_main (int): ``L``.
+        dropout_p (float): Attention dropout.
+        mask_free (bool, optional): Force one path.
+
+    Returns:
+        Tensor: ``(B, H, N, D)``.
+    """
+    if mask_free is None:
+        mask_free = q_aux.is_cuda
+    if dropout_p > 0 or not mask_free:
+        return F.scaled_dot_product_attention(
+            q_aux, k, v, attn_mask=aux_key_mask(num_main, q_aux.shape[2],
+                                                q_aux),
+            dropout_p=dropout_p)
+    k_main, v_main = k[:, :, :num_main], v[:, :, :num_main]
+    k_own, v_own = k[:, :, num_main:], v[:, :, num_main:]
+    scale = q_aux.shape[-1] ** -0.5
+    out_main = F.scaled_dot_product_attention(q_aux, k_main, v_main)
+    wide = torch.promote_types(q_aux.dtype, torch.float32)
+    q_wide = q_aux.to(wide)
+    lse_main = torch.logsumexp(
+        q_wide @ k_main.to(wide).transpose(-2, -1) * scale, dim=-1,
+        keepdim=True)
+    own = (q_wide * k_own.to(wide)).sum(-1, keepdim=True) * scale
+    weight = torch.sigmoid(own - lse_main).to(out_main.dtype)
+    return out_main + weight * (v_own - out_main)
 
 
 def split_heads(qkv: Tensor, num_heads: int) -> Tuple[Tensor, Tensor, Tensor]:
@@ -75,9 +131,7 @@ def one_way_block(layer: TransformerEncoderLayer, x_main: Tensor,
         q[:, :, :num_main], k[:, :, :num_main], v[:, :, :num_main],
         dropout_p=dropout_p)
     # Auxiliary path: keys/values of main tokens + each token's own.
-    mask = aux_key_mask(num_main, x_aux.shape[1], q)
-    out_aux = F.scaled_dot_product_attention(
-        q[:, :, num_main:], k, v, attn_mask=mask, dropout_p=dropout_p)
+    out_aux = aux_attention(q[:, :, num_main:], k, v, num_main, dropout_p)
     # drop-path draws one mask per image, shared by its main and auxiliary
     # tokens (they are tokens of one sample, as in a plain ViT block)
     x = finish_block(layer, x, torch.cat([out_main, out_aux], dim=2))
@@ -128,8 +182,6 @@ def class_attention_block(layer: TransformerEncoderLayer, x_context: Tensor,
     num_context = x_context.shape[1]
     x = torch.cat([x_context, x_query], dim=1)
     q, k, v = split_heads(attn.qkv(layer.ln1(x)), attn.num_heads)
-    out = F.scaled_dot_product_attention(
-        q[:, :, num_context:], k, v,
-        attn_mask=aux_key_mask(num_context, x_query.shape[1], q),
-        dropout_p=attn.attn_drop if attn.training else 0.)
+    out = aux_attention(q[:, :, num_context:], k, v, num_context,
+                        attn.attn_drop if attn.training else 0.)
     return finish_block(layer, x_query, out)
