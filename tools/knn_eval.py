@@ -8,12 +8,16 @@ k in {10, 20, 100, 200}, Resize 256 (bicubic) / CenterCrop 224).
         --nproc_per_node 8 tools/knn_eval.py ... --launcher pytorch
 
 Prints a table (one row per token kind: global, each auxiliary and pooled
-token, and their ensemble) and writes it as JSON (atomically).
+token, and their ensemble) and writes it as JSON (atomically). The memory
+bank stays sharded over the processes (each keeps its 1 / world_size of the
+train features, float16 by default; the result is exactly the single-process
+one), and every process prints its bank size and peak memory.
 """
 import argparse
 import json
 import os
 import os.path as osp
+import resource
 import sys
 
 import mte_mm  # noqa: F401  (compat shims + registries)
@@ -50,6 +54,9 @@ def parse_args(argv=None):
     parser.add_argument('--crop', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--num-workers', type=int, default=4)
+    parser.add_argument('--bank-dtype', default='float16',
+                        choices=['float16', 'float32'],
+                        help='storage of the normalised train features')
     parser.add_argument('--out', help='JSON file for the results')
     add_launch_args(parser)
     return parse_launch_args(parser, argv)
@@ -87,12 +94,26 @@ def main(argv=None):
         train=None if data_root else cfg.get('knn_train_dataset'),
         val=None if data_root else cfg.get('knn_val_dataset'),
         resize=args.resize, crop=args.crop)
+    memory = {}
     results = knn_diagnostics(
         model, train_set, val_set, source=args.source,
         with_aux=args.tokens == 'all', ks=args.ks,
         temperature=args.temperature, batch_size=args.batch_size,
-        num_workers=args.num_workers)
-    rank, _ = get_dist_info()
+        num_workers=args.num_workers,
+        bank_dtype=getattr(torch, args.bank_dtype), memory=memory)
+    rank, world_size = get_dist_info()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if torch.cuda.is_available():
+        peak_gpu = f', peak GPU memory ' \
+            f'{torch.cuda.max_memory_allocated() / 2**20:.1f} MB'
+    else:
+        peak_gpu = ''
+    print(f'kNN memory, process {rank} of {world_size}: bank '
+          f'{memory["bank_bytes"]} bytes ({args.bank_dtype}, '
+          f'{memory["bank_bytes"] / 2**20:.1f} MB; every kind of the whole '
+          f'bank in float32 in one process: '
+          f'{memory["bank_bytes_full"] / 2**20:.1f} MB), peak RSS '
+          f'{peak:.1f} MB{peak_gpu}', flush=True)
     if rank == 0:
         print(f'weighted kNN top-1 (%), {args.source} features, '
               f'T={args.temperature}, {len(train_set)} train / '

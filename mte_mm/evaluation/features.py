@@ -1,6 +1,6 @@
 """Frozen-feature extraction from MTE models, per token kind, for kNN and
 diagnostics."""
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -30,14 +30,17 @@ def token_features(tokens: Dict[str, Tensor], with_aux: bool) -> Dict[str, Tenso
 
 
 @torch.no_grad()
-def extract_features(model,
-                     dataset: Dataset,
-                     source: str = 'teacher',
-                     with_aux: bool = True,
-                     batch_size: int = 128,
-                     num_workers: int = 0) -> Tuple[Dict[str, Tensor], Tensor]:
-    """Features of every sample of ``dataset`` (whose pipeline ends with
-    ``PackInputs``) and their labels.
+def extract_feature_shards(model,
+                           dataset: Dataset,
+                           source: str = 'teacher',
+                           with_aux: bool = True,
+                           batch_size: int = 128,
+                           num_workers: int = 0,
+                           dtype: Optional[torch.dtype] = None
+                           ) -> Tuple[Dict[str, Tensor], Tensor, Tensor]:
+    """This process's shard (samples ``rank::world_size``) of the features
+    of ``dataset`` (whose pipeline ends with ``PackInputs``), nothing
+    gathered.
 
     Args:
         model: An MTE self-supervisor (:class:`BaseMTESelfSupervisor`:
@@ -46,11 +49,13 @@ def extract_features(model,
         source (str): ``'teacher'`` (default, the DINO protocol) or
             ``'student'``.
         with_aux (bool): Also return auxiliary / pooled / ensemble features.
+        dtype (torch.dtype, optional): If given, every batch's features are
+            L2-normalised and stored in this dtype as they come (the kNN
+            bank: float16 halves it); else kept as float32 as computed.
 
     Returns:
-        tuple[dict[str, Tensor], Tensor]: features by kind and labels, in
-        dataset order. In a distributed run every process extracts its
-        shard and all processes receive the whole result.
+        tuple[dict[str, Tensor], Tensor, Tensor]: features by kind, labels,
+        and the samples' dataset indices (increasing).
     """
     encoders = model.encoders(source)  # checks ``source``
     was_training = encoders['backbone'].training
@@ -66,20 +71,41 @@ def extract_features(model,
             data = model.data_preprocessor(batch, False)
             tokens = model.extract_tokens(data['inputs'], source, with_aux)
             for name, feat in token_features(tokens, with_aux).items():
-                chunks.setdefault(name, []).append(feat.float().cpu())
+                feat = feat.float()
+                if dtype is not None:
+                    feat = F.normalize(feat, dim=1).to(dtype)
+                chunks.setdefault(name, []).append(feat.cpu())
             labels.extend(int(s.gt_label) for s in data['data_samples'])
     finally:
         encoders.train(was_training)
-    feats = {name: torch.cat(parts) for name, parts in chunks.items()}
-    labels = torch.tensor(labels)
+    feats = {}
+    for name in list(chunks):  # one kind at a time: no second full copy
+        feats[name] = torch.cat(chunks.pop(name))
+    return feats, torch.tensor(labels, dtype=torch.long), torch.tensor(
+        shard, dtype=torch.long)
+
+
+@torch.no_grad()
+def extract_features(model,
+                     dataset: Dataset,
+                     source: str = 'teacher',
+                     with_aux: bool = True,
+                     batch_size: int = 128,
+                     num_workers: int = 0) -> Tuple[Dict[str, Tensor], Tensor]:
+    """Features of every sample of ``dataset`` and their labels, in dataset
+    order (:func:`extract_feature_shards`, then in a distributed run every
+    process receives the whole result)."""
+    feats, labels, _ = extract_feature_shards(
+        model, dataset, source, with_aux, batch_size, num_workers)
+    _, world_size = get_dist_info()
     if world_size > 1:
-        feats = {name: _gather_shards(f, len(dataset))
+        feats = {name: gather_shards(f, len(dataset))
                  for name, f in feats.items()}
-        labels = _gather_shards(labels, len(dataset))
+        labels = gather_shards(labels, len(dataset))
     return feats, labels
 
 
-def _gather_shards(shard: Tensor, total: int) -> Tensor:
+def gather_shards(shard: Tensor, total: int) -> Tensor:
     """Undo the ``rank::world_size`` sharding: all-gather (padded to equal
     size) and interleave back into dataset order."""
     _, world_size = get_dist_info()

@@ -3,11 +3,13 @@ for several k (Caron et al., ICCV 2021)."""
 import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
+import torch
+from mmengine.dist import get_dist_info
 from mmpretrain.registry import DATASETS
 from torch.utils.data import Dataset
 
-from .features import extract_features
-from .knn import knn_accuracy
+from .features import extract_feature_shards, gather_shards
+from .knn import sharded_knn_accuracy
 
 
 def knn_diagnostics(model,
@@ -18,17 +20,51 @@ def knn_diagnostics(model,
                     ks: Sequence[int] = (10, 20, 100, 200),
                     temperature: float = 0.07,
                     batch_size: int = 128,
-                    num_workers: int = 0) -> Dict[str, Dict[int, float]]:
+                    num_workers: int = 0,
+                    bank_dtype: torch.dtype = torch.float16,
+                    memory: Optional[dict] = None
+                    ) -> Dict[str, Dict[int, float]]:
     """Top-1 (%) for every token kind (``global``, ``aux_n``, ``pooled_k``,
-    ``ensemble``) and every k."""
+    ``ensemble``) and every k.
+
+    The memory bank stays sharded: each process keeps the normalised
+    features (``bank_dtype``) of its ``1 / world_size`` of ``train_set``
+    for every kind, and the kinds are evaluated one at a time, each with
+    its queries gathered and then freed (:func:`sharded_knn_accuracy`,
+    exactly the result of one process holding everything). Bank memory per
+    process: ``kinds x len(train_set) / world_size x C x bytes(bank_dtype)``.
+
+    Args:
+        bank_dtype (torch.dtype): Storage of the normalised features;
+            float16 (default) halves the bank and makes the result exactly
+            independent of the number of processes.
+        memory (dict, optional): Filled with ``bank_bytes`` (this
+            process's train features, all kinds) and ``bank_bytes_full``
+            (what one process holding every kind of the whole bank in
+            float32 would need).
+    """
     kwargs = dict(source=source, with_aux=with_aux, batch_size=batch_size,
-                  num_workers=num_workers)
-    train_feats, train_labels = extract_features(model, train_set, **kwargs)
-    val_feats, val_labels = extract_features(model, val_set, **kwargs)
-    return {name: knn_accuracy(train_feats[name], train_labels,
-                               val_feats[name], val_labels, ks=ks,
-                               temperature=temperature)
-            for name in train_feats}
+                  num_workers=num_workers, dtype=bank_dtype)
+    bank, bank_labels, bank_index = extract_feature_shards(
+        model, train_set, **kwargs)
+    queries, query_labels, _ = extract_feature_shards(model, val_set,
+                                                      **kwargs)
+    if memory is not None:
+        memory['bank_bytes'] = sum(f.nbytes for f in bank.values())
+        memory['bank_bytes_full'] = sum(
+            len(train_set) * f.shape[1] * 4 for f in bank.values())
+    _, world_size = get_dist_info()
+    if world_size > 1:
+        query_labels = gather_shards(query_labels, len(val_set))
+    results = {}
+    for name in list(bank):
+        kind_queries = queries.pop(name)
+        if world_size > 1:
+            kind_queries = gather_shards(kind_queries, len(val_set))
+        results[name] = sharded_knn_accuracy(
+            bank.pop(name), bank_labels, bank_index, kind_queries,
+            query_labels, ks=ks, temperature=temperature)
+    return results
 
 
 def format_knn_table(results: Dict[str, Dict[int, float]]) -> str:

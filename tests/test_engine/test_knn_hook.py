@@ -38,6 +38,13 @@ def test_hook_logs_knn_every_epoch(hooked_run):
     assert any('knn/ensemble_top1_k3' in r for r in scalars)
 
 
+def bank_bytes(stdout):
+    """``{rank: bank bytes}`` from knn_eval.py's memory lines."""
+    import re
+    return {int(rank): int(size) for rank, size in re.findall(
+        r'kNN memory, process (\d+) of \d+: bank (\d+) bytes', stdout)}
+
+
 def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
                                                 tmp_path):
     work_dir, _ = hooked_run
@@ -45,20 +52,27 @@ def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
     common = [f'{work_dir}/cfg.py', ckpt, '--data-root', labelled_folder,
               '--ks', '3', '5', '--resize', '64', '--crop', '64',
               '--num-workers', '0', '--cfg-options', *TINY_MTE_ARCH]
-    run_tool(['tools/knn_eval.py', *common, '--out', tmp_path / 'one.json'])
+    proc = run_tool(['tools/knn_eval.py', *common, '--out',
+                     tmp_path / 'one.json'])
+    bank_one = bank_bytes(proc.stdout)
     one = json.loads((tmp_path / 'one.json').read_text())
     assert set(one) == {'global', 'ensemble'} | {
         f'aux_{i}' for i in range(4)} | {f'pooled_{i}' for i in range(4)}
     assert set(one['global']) == {'3', '5'}
     # dark vs bright noise is told apart by any sensible feature
     assert one['global']['3'] >= 75.0
-    run_tool(['python', '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-              '--master_port', str(free_port()), 'tools/knn_eval.py', *common,
-              '--launcher', 'pytorch', '--out', tmp_path / 'two.json'])
+    proc = run_tool(['python', '-m', 'torch.distributed.run',
+                     '--nproc_per_node', '2', '--master_port',
+                     str(free_port()), 'tools/knn_eval.py', *common,
+                     '--launcher', 'pytorch', '--out', tmp_path / 'two.json'])
     two = json.loads((tmp_path / 'two.json').read_text())
-    for name in one:
-        for k in one[name]:
-            assert two[name][k] == pytest.approx(one[name][k], abs=1e-6)
+    # the sharded bank gives exactly the single-process result
+    assert two == one
+    # ... with half the bank per process (12 train images: 6 + 6), float16
+    kinds, dims = len(one), 32
+    assert bank_one == {0: kinds * 12 * dims * 2}
+    assert bank_bytes(proc.stdout) == {0: kinds * 6 * dims * 2,
+                                       1: kinds * 6 * dims * 2}
 
 
 def test_knn_eval_tool_with_dataset_configs(hooked_run, labelled_folder,
