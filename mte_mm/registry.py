@@ -50,7 +50,10 @@ OPTIM_WRAPPER_CONSTRUCTORS = _registry(
     'OPTIM_WRAPPER_CONSTRUCTORS', 'optimizer wrapper constructor',
     'mte_mm.engine')
 
+OPTIM_WRAPPERS = _registry('OPTIM_WRAPPERS', 'optim_wrapper', 'mte_mm.engine')
+
 #: every mte_mm registry, for tools and tests that must cover them all
 ALL_REGISTRIES = dict(models=MODELS, hooks=HOOKS, datasets=DATASETS,
                       transforms=TRANSFORMS, data_samplers=DATA_SAMPLERS,
-                      optim_wrapper_constructors=OPTIM_WRAPPER_CONSTRUCTORS)
+                      optim_wrapper_constructors=OPTIM_WRAPPER_CONSTRUCTORS,
+                      optim_wrappers=OPTIM_WRAPPERS)

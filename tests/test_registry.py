@@ -2,6 +2,8 @@
 import subprocess
 import sys
 
+import torch
+
 from .conftest import REPO
 
 
@@ -102,6 +104,9 @@ BUILD_ARGS = dict(
             optim_wrapper_cfg=dict(type='OptimWrapper',
                                    optimizer=dict(type='AdamW', lr=1e-3)),
             paramwise_cfg=dict(layer_decay_rate=0.75))),
+    optim_wrappers=dict(AutocastOptimWrapper=dict(
+        optimizer=torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))],
+                                  lr=0.1))),
 )
 
 
@@ -115,7 +120,8 @@ def test_every_registered_class_builds_from_every_default_scope():
     MessageHub.get_current_instance().update_info('max_iters', 10)
     kinds = dict(models='MODELS', hooks='HOOKS', datasets='DATASETS',
                  transforms='TRANSFORMS', data_samplers='DATA_SAMPLERS',
-                 optim_wrapper_constructors='OPTIM_WRAPPER_CONSTRUCTORS')
+                 optim_wrapper_constructors='OPTIM_WRAPPER_CONSTRUCTORS',
+                 optim_wrappers='OPTIM_WRAPPERS')
     checked = 0
     for kind, registry in ALL_REGISTRIES.items():
         missing = set(registry.module_dict) - set(BUILD_ARGS[kind])

@@ -11,6 +11,7 @@ import os.path as osp
 import sys
 
 import mte_mm  # noqa: F401  (compat shims + registries, before the config)
+import torch
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
@@ -18,7 +19,7 @@ from mte_mm.engine.hooks import NonFiniteLossError
 from mte_mm.utils import (DataRootError, add_launch_args, check_data_roots,
                           destroy_distributed, exit_after_cpu_distributed,
                           load_config, parse_launch_args,
-                          prepare_cpu_distributed)
+                          prepare_cpu_distributed, set_amp)
 
 
 def parse_args(argv=None):
@@ -30,7 +31,16 @@ def parse_args(argv=None):
         help='resume from this checkpoint, or (no value) from the latest '
         'checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision (AmpOptimWrapper)')
+                        help='automatic mixed precision: on CUDA mmengine\'s '
+                        'AmpOptimWrapper (bfloat16 where the GPU supports '
+                        'it, else float16 with dynamic loss scaling), on CPU '
+                        'bfloat16 autocast (AutocastOptimWrapper)')
+    parser.add_argument('--amp-dtype', default='auto',
+                        choices=['auto', 'bfloat16', 'float16'],
+                        help='the --amp type (auto: as above)')
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the backbones (student and '
+                        'teacher): model.compile_backbone=True')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -41,6 +51,19 @@ def parse_args(argv=None):
                         'once before it starts the processes)')
     add_launch_args(parser)
     return parse_launch_args(parser, argv)
+
+
+def check_compilable(cfg) -> None:
+    """``--compile`` is an option of our pretraining algorithms."""
+    from mmpretrain.registry import MODELS
+
+    from mte_mm.models.algorithms.base_mte import BaseMTESelfSupervisor
+    model_type = cfg.model.get('type')
+    cls = MODELS.get(model_type) if isinstance(model_type, str) else None
+    if cls is None or not issubclass(cls, BaseMTESelfSupervisor):
+        raise SystemExit(f'tools/train.py: --compile compiles the backbones '
+                         f'of mte_mm pretraining models; model.type='
+                         f'{model_type!r} is not one')
 
 
 def merge_args(cfg, args):
@@ -54,8 +77,13 @@ def merge_args(cfg, args):
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        try:
+            set_amp(cfg, args.amp_dtype)
+        except ValueError as exc:
+            raise SystemExit(f'tools/train.py: {exc}')
+    if args.compile:
+        check_compilable(cfg)
+        cfg.model.compile_backbone = True
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

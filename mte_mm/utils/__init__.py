@@ -1,3 +1,4 @@
+from .amp import set_amp
 from .cli import add_launch_args, load_config, parse_launch_args
 from .data_check import (DataRootError, check_data_roots,
                          check_dataset_config, check_knn_root)
@@ -8,4 +9,4 @@ from .schedule import set_max_epochs
 __all__ = ['DataRootError', 'add_launch_args', 'check_data_roots',
            'check_dataset_config', 'check_knn_root', 'destroy_distributed',
            'exit_after_cpu_distributed', 'load_config', 'parse_launch_args',
-           'prepare_cpu_distributed', 'set_max_epochs']
+           'prepare_cpu_distributed', 'set_amp', 'set_max_epochs']

@@ -2,7 +2,7 @@
 arXiv 2411.15787): the EMA teacher of backbone + neck, token slots, the
 slot-mean loss and its logged names, the ensemble distillation, and one
 accessor for the teacher's tokens (used by export, kNN and token maps)."""
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -54,6 +54,10 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             global token keeps its base method's full loss and the extra
             slots share one unit; an open choice under study, see the
             README's evidence section). The same for N = K = 0.
+        compile_backbone (bool | dict): ``torch.compile`` the student's and
+            the teacher's ``backbone.forward_tokens`` (a dict: the options
+            of ``torch.compile``). The modules and their state dicts are
+            unchanged, so checkpoints are the same with and without it.
     """
 
     def __init__(self,
@@ -63,6 +67,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                  distill: Optional[dict] = None,
                  base_momentum: float = 0.004,
                  slot_weighting: str = 'mean',
+                 compile_backbone: Union[bool, dict] = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if slot_weighting not in SLOT_WEIGHTINGS:
@@ -89,6 +94,14 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                 module.drop_prob = 0.0
         # checkpoints of MTEDINO from before these modules still load
         self.register_load_state_dict_pre_hook(_upgrade_legacy_hook)
+        if compile_backbone:
+            # after the teacher's copy: each backbone compiles its own
+            # bound method (a copy made later would call the original's)
+            options = {} if compile_backbone is True else dict(
+                compile_backbone)
+            for backbone in (self.backbone, self.teacher.module['backbone']):
+                backbone.forward_tokens = torch.compile(
+                    backbone.forward_tokens, **options)
 
     def head_config(self, head: dict) -> dict:
         """The head config, completed from ``self.layout`` if the head

@@ -47,6 +47,14 @@ class MultiCropPhotometricPreprocessor(SelfSupDataPreprocessor):
         for index, view in enumerate(views):
             groups.setdefault(tuple(view.shape), []).append(index)
         out = [None] * len(views)
+        # float32 pixels whatever the step's autocast (mmengine runs the
+        # preprocessor inside the optim wrapper's autocast context)
+        with torch.autocast(views[0].device.type, enabled=False):
+            self._augment(views, params, groups, out)
+        data['inputs'] = out
+        return data
+
+    def _augment(self, views, params, groups, out) -> None:
         for indices in groups.values():
             x = torch.cat([views[i] for i in indices])
             if self._channel_conversion:
@@ -57,5 +65,3 @@ class MultiCropPhotometricPreprocessor(SelfSupDataPreprocessor):
                 x = (x - self.mean) / self.std
             for i, chunk in zip(indices, x.chunk(len(indices))):
                 out[i] = chunk
-        data['inputs'] = out
-        return data

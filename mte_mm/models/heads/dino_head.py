@@ -9,6 +9,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from ..layers.weight_norm_linear import WeightNormLinear
+from ..utils.precision import at_least_float32
 
 
 @MODELS.register_module()
@@ -74,6 +75,8 @@ class DINOHead(BaseModule):
         While ``freeze_last_layer`` is set, the last layer gets zero grads."""
         shape = x.shape[:-1]
         x = self.mlp(x.reshape(-1, x.shape[-1]))
-        x = F.normalize(x, dim=-1)
+        # in float32 under autocast too: F.normalize's eps (1e-12) is 0 in
+        # float16
+        x = F.normalize(at_least_float32(x), dim=-1)
         x = self.last_layer(x, freeze=self.freeze_last_layer)
         return x.reshape(*shape, self.last_layer.out_features)

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ...registry import MODELS
 from ..layers.weight_norm_linear import WeightNormLinear
+from ..utils.precision import at_least_float32
 from .dino_head import DINOHead
 
 
@@ -58,7 +59,9 @@ class IBOTHead(DINOHead):
         logits (while ``freeze_last_layer`` is set, the last layer gets zero
         gradients)."""
         shape = x.shape[:-1]
-        x = F.normalize(self.mlp(x.reshape(-1, x.shape[-1])), dim=-1)
+        # float32 normalisation, as DINOHead.forward
+        x = F.normalize(
+            at_least_float32(self.mlp(x.reshape(-1, x.shape[-1]))), dim=-1)
         last = self.last_layer if self.patch_last_layer is None \
             else self.patch_last_layer
         return last(x, freeze=self.freeze_last_layer).reshape(

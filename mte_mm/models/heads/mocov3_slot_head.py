@@ -12,6 +12,7 @@ from torch import Tensor
 from ...registry import MODELS
 from ..layers.slotwise_batch_norm import slotwise_batch_norm
 from ..necks.multi_token_neck import call_projector
+from ..utils.precision import at_least_float32
 from .slot_head import BaseSlotHead
 
 
@@ -44,7 +45,8 @@ class MoCoV3SlotHead(BaseSlotHead):
 
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
         """Normalised momentum-encoder keys ``(V, B, S, D)``."""
-        return F.normalize(teacher_out, dim=-1)
+        # float32 under autocast too (F.normalize's eps is 0 in float16)
+        return F.normalize(at_least_float32(teacher_out), dim=-1)
 
     def predictions(self, student_out: Tensor) -> Tensor:
         """Normalised predictor outputs of ``(V, B, S, D)`` student
@@ -56,7 +58,7 @@ class MoCoV3SlotHead(BaseSlotHead):
         with slotwise_batch_norm(self.predictor, views * slots):
             out = call_projector(self.predictor, flat)
         out = out.view(views, slots, batch, -1).permute(0, 2, 1, 3)
-        return F.normalize(out, dim=-1)
+        return F.normalize(at_least_float32(out), dim=-1)
 
     def contrastive(self, queries: Tensor, keys: Tensor) -> Tensor:
         """``ctr`` per slot ``(S,)`` for normalised ``(B, S, D)`` queries and

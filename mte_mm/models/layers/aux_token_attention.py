@@ -31,11 +31,13 @@ from torch import Tensor
 def aux_key_mask(num_main: int, num_aux: int, like: Tensor) -> Tensor:
     """Additive mask ``(num_aux, num_main + num_aux)``: every auxiliary query
     sees all main keys and its own key, not the other auxiliary keys."""
-    mask = torch.full((num_aux, num_main + num_aux), float('-inf'),
-                      dtype=like.dtype, device=like.device)
-    mask[:, :num_main] = 0
-    mask[:, num_main:].fill_diagonal_(0)
-    return mask
+    # built without in-place writes to views, so torch.compile can trace it
+    allowed = torch.cat([
+        torch.ones(num_aux, num_main, dtype=torch.bool, device=like.device),
+        torch.eye(num_aux, dtype=torch.bool, device=like.device)], dim=1)
+    return torch.zeros(allowed.shape, dtype=like.dtype,
+                       device=like.device).masked_fill(~allowed,
+                                                       float('-inf'))
 
 
 def aux_attention(q_aux: Tensor, k: Tensor, v: Tensor, num_main: int,

@@ -11,6 +11,8 @@ from ...registry import MODELS
 from ..heads.slot_head import BaseSlotHead
 from torch import Tensor
 
+from ..utils.precision import at_least_float32
+
 
 def _batch_dot(a: Tensor, b: Tensor) -> Tensor:
     """``sum_{b, d} a * b / B`` for ``(B, ..., D)`` tensors -> ``(...)``."""
@@ -124,12 +126,14 @@ class DINOLoss(BaseSlotHead):
 
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of ``(V_t, B, S, D)`` teacher logits."""
-        centred = teacher_out - self.center
+        # float32 whatever the autocast type: sharpened logits (T = 0.04)
+        centred = at_least_float32(teacher_out) - self.center
         return F.softmax(centred / self.teacher_temp_at(epoch), dim=-1)
 
     def predictions(self, student_out: Tensor) -> Tensor:
         """Student log-probabilities at ``student_temp``."""
-        return F.log_softmax(student_out / self.student_temp, dim=-1)
+        return F.log_softmax(at_least_float32(student_out) / self.student_temp,
+                             dim=-1)
 
     def loss(self, predictions: Union[Tensor, Sequence[Tensor]],
              targets: Tensor) -> Tensor:
@@ -149,5 +153,6 @@ class DINOLoss(BaseSlotHead):
         dims = (0, 1) if self.center_per_slot else (0, 1, 2)
         count = teacher_out[..., 0].numel() // (
             teacher_out.shape[2] if self.center_per_slot else 1)
-        update_center(self.center, teacher_out.sum(dim=dims), count,
+        update_center(self.center,
+                      at_least_float32(teacher_out).sum(dim=dims), count,
                       self.center_momentum)

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from ...registry import MODELS
+from ..utils.precision import at_least_float32
 from .dino_loss import update_center, warmup_temperature
 
 
@@ -69,7 +70,7 @@ class IBOTPatchLoss(BaseModule):
 
     def targets(self, teacher_logits: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of teacher patch logits ``(..., D)``."""
-        return F.softmax((teacher_logits - self.center) /
+        return F.softmax((at_least_float32(teacher_logits) - self.center) /
                          self.teacher_temp_at(epoch), dim=-1)
 
     def loss(self, student_logits: Tensor, targets: Tensor,
@@ -90,7 +91,8 @@ class IBOTPatchLoss(BaseModule):
                 f'student logits {tuple(student_logits.shape)} and targets '
                 f'{tuple(targets.shape)}')
         per_patch = -(targets * F.log_softmax(
-            student_logits / self.student_temp, dim=-1)).sum(-1)
+            at_least_float32(student_logits) / self.student_temp,
+            dim=-1)).sum(-1)
         counts = masks.sum(-1).clamp(min=1)  # (V, B)
         weights = (1.0 / counts)[masks.nonzero(as_tuple=True)[:2]]
         return self.loss_weight * (per_patch * weights).sum() / (
@@ -101,5 +103,5 @@ class IBOTPatchLoss(BaseModule):
         """EMA of the mean of all teacher patch logits ``(..., P, D)``,
         all-reduced over processes (iBOT's ``update_center`` for patches)."""
         flat = teacher_logits.reshape(-1, teacher_logits.shape[-1])
-        update_center(self.center, flat.sum(0), flat.shape[0],
-                      self.center_momentum)
+        update_center(self.center, at_least_float32(flat).sum(0),
+                      flat.shape[0], self.center_momentum)

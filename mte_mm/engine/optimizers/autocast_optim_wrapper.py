@@ -1,0 +1,43 @@
+"""Mixed precision where mmengine's ``AmpOptimWrapper`` does not go: it
+asserts a GPU (or NPU / MLU / MUSA), and its gradient scaler is for float16.
+bfloat16 has float32's range, so it needs no loss scaling: autocast alone."""
+from contextlib import contextmanager
+
+import torch
+from mmengine.optim import OptimWrapper
+
+from ...registry import OPTIM_WRAPPERS
+
+DTYPES = ('bfloat16', 'float16')
+
+
+@OPTIM_WRAPPERS.register_module()
+class AutocastOptimWrapper(OptimWrapper):
+    """``OptimWrapper`` whose forward runs under ``torch.autocast`` on the
+    device the model is on (CPU included), without loss scaling.
+    ``tools/train.py --amp`` picks it on a machine without CUDA, where
+    bfloat16 is the autocast type torch supports.
+
+    Args:
+        dtype (str): ``'bfloat16'`` (default). ``'float16'`` is accepted
+            for CUDA only, where mmengine's ``AmpOptimWrapper`` (with its
+            loss scaler) is the better choice.
+        **kwargs: ``OptimWrapper``'s arguments.
+    """
+
+    def __init__(self, dtype: str = 'bfloat16', **kwargs):
+        if dtype not in DTYPES:
+            raise ValueError(f'AutocastOptimWrapper: dtype={dtype!r}; choose '
+                             f'from {DTYPES}')
+        super().__init__(**kwargs)
+        self.cast_dtype = getattr(torch, dtype)
+
+    @contextmanager
+    def optim_context(self, model):
+        device = next(model.parameters()).device.type
+        if device == 'cpu' and self.cast_dtype == torch.float16:
+            raise ValueError('AutocastOptimWrapper: float16 autocast needs '
+                             'CUDA; use dtype=bfloat16 on CPU')
+        with super().optim_context(model), torch.autocast(
+                device_type=device, dtype=self.cast_dtype):
+            yield

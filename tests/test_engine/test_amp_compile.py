@@ -1,0 +1,143 @@
+"""Mixed precision and torch.compile for pretraining: bfloat16 autocast on
+CPU (AutocastOptimWrapper, what ``tools/train.py --amp`` picks without CUDA)
+trains MTE-DINO with finite losses close to float32; ``--amp`` end to end;
+the compiled backbones give the eager tokens."""
+import copy
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from mmpretrain.structures import DataSample
+
+from mte_mm.engine.optimizers import AutocastOptimWrapper
+
+from ..conftest import REPO, TINY_MTE_ARCH, run_tool
+from ..test_models.test_algorithms.test_mte_dino import build
+
+STEPS = 4
+LR = 1e-3
+# bfloat16 keeps 8 bits of mantissa: losses of ~log(48) = 3.9 agree to a few
+# hundredths over these steps (measured: at most 0.01 apart)
+ABS_TOL = 0.05
+
+
+def batches(batch=4):
+    g = torch.Generator().manual_seed(3)
+    for _ in range(STEPS):
+        views = [torch.randint(0, 256, (batch, 3, 32, 32), generator=g,
+                               dtype=torch.uint8) for _ in range(2)]
+        views += [torch.randint(0, 256, (batch, 3, 16, 16), generator=g,
+                                dtype=torch.uint8) for _ in range(3)]
+        yield dict(inputs=views,
+                   data_samples=[DataSample() for _ in range(batch)])
+
+
+def train(model, wrapper_cls, **kwargs):
+    torch.manual_seed(0)  # the same drop-path draws in both runs
+    wrapper = wrapper_cls(optimizer=torch.optim.AdamW(model.parameters(),
+                                                      lr=LR), **kwargs)
+    dtypes = []
+    hook = model.backbone.layers[0].attn.qkv.register_forward_hook(
+        lambda module, args, out: dtypes.append(out.dtype))
+    losses = [model.train_step(data, wrapper) for data in batches()]
+    hook.remove()
+    return losses, set(dtypes)
+
+
+def test_bf16_autocast_on_cpu_is_close_to_fp32():
+    fp32_model = build(num_aux=2, num_pooled=2)
+    bf16_model = copy.deepcopy(fp32_model)
+    fp32, fp32_types = train(fp32_model, OptimWrapper)
+    bf16, bf16_types = train(bf16_model, AutocastOptimWrapper)
+    assert fp32_types == {torch.float32}
+    assert bf16_types == {torch.bfloat16}  # autocast did run the matmuls
+    for step_fp32, step_bf16 in zip(fp32, bf16):
+        assert set(step_fp32) == set(step_bf16)
+        for key, value in step_fp32.items():
+            assert math.isfinite(float(step_bf16[key])), key
+            assert abs(float(step_bf16[key]) - float(value)) <= ABS_TOL, key
+    # the parameters moved alike, and stayed float32 (autocast, not .half()).
+    # AdamW moves a weight by about lr per step whatever its gradient's size,
+    # so a weight whose tiny gradient changes sign in bfloat16 can end up to
+    # 2 x STEPS x lr away; on average they agree far better
+    diffs = []
+    for (name, a), b in zip(fp32_model.named_parameters(),
+                            bf16_model.parameters()):
+        assert b.dtype == torch.float32
+        assert torch.allclose(a, b, atol=2 * STEPS * LR + 1e-4), name
+        diffs.append((a - b).abs().flatten())
+    assert torch.cat(diffs).mean() < 0.1 * LR
+
+
+def test_float16_autocast_is_refused_on_cpu():
+    model = build()
+    wrapper = AutocastOptimWrapper(dtype='float16', optimizer=torch.optim.SGD(
+        model.parameters(), lr=0.1))
+    with pytest.raises(ValueError, match='float16 autocast needs CUDA'):
+        model.train_step(next(batches()), wrapper)
+    with pytest.raises(ValueError, match="dtype='half'"):
+        AutocastOptimWrapper(dtype='half', optimizer=wrapper.optimizer)
+
+
+def test_train_tool_amp_on_cpu(image_folder, tmp_path):
+    options = [*TINY_MTE_ARCH,
+               f'train_dataloader.dataset.data_root={image_folder}',
+               'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+               'train_dataloader.persistent_workers=False',
+               'train_dataloader.pin_memory=False', 'train_cfg.max_epochs=1',
+               'default_hooks.logger.interval=1']
+    proc = run_tool(['tools/train.py', 'configs/mte_dino_vits.py', '--amp',
+                     '--work-dir', tmp_path, '--cfg-options', *options])
+    log = proc.stdout + proc.stderr
+    assert 'Epoch(train) [1][3/3]' in log
+    assert "type='AutocastOptimWrapper'" in log and "dtype='bfloat16'" in log
+    assert 'loss: nan' not in log and 'loss_global: ' in log
+    assert (tmp_path / 'epoch_1.pth').is_file()
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', 'configs/mte_dino_vits.py',
+         '--amp', '--amp-dtype', 'float16', '--work-dir', str(tmp_path),
+         '--cfg-options', *options], cwd=REPO, capture_output=True,
+        text=True, timeout=300)
+    assert proc.returncode != 0
+    assert '--amp-dtype float16 needs CUDA' in proc.stderr
+
+
+def leaves(value):
+    """The tensors in a token entry (a tensor, or a tuple of tensors and
+    shapes)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in leaves(item)]
+    return []
+
+
+def test_compiled_backbones_equal_eager():
+    eager = build(num_aux=2, num_pooled=2)
+    compiled = build(num_aux=2, num_pooled=2,
+                     compile_backbone=dict(dynamic=False))
+    compiled.load_state_dict(eager.state_dict())
+    # same modules, same checkpoint keys
+    assert list(compiled.state_dict()) == list(eager.state_dict())
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator()
+                         .manual_seed(0))
+    eager.eval()
+    compiled.eval()
+    with torch.no_grad():
+        for source in ('student', 'teacher'):
+            ref = eager.extract_tokens(images, source, True)
+            out = compiled.extract_tokens(images, source, True)
+            for key in ref:
+                if not leaves(ref[key]):  # e.g. the patch grid's shape
+                    assert out[key] == ref[key]
+                    continue
+                pairs = list(zip(leaves(out[key]), leaves(ref[key])))
+                assert pairs and all(
+                    torch.allclose(a, b, atol=1e-5) for a, b in pairs), (
+                        source, key)
+    # each backbone compiled its own method: the teacher is not the student
+    assert compiled.teacher.module['backbone'].forward_tokens is not \
+        compiled.backbone.forward_tokens
