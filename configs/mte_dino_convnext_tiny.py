@@ -6,7 +6,7 @@
 # momentum, 2 + 8 crops, clip 3.0, frozen last layer in epoch 0) is DINO's
 # default. ConvNeXt's own supervised recipe uses AdamW; to try DINO's ViT
 # optimiser instead, replace the last _base_ entry by
-# '_base_/schedules/dino_adamw_100e.py'. Add --amp for fp16.
+# '_base_/schedules/dino_adamw_100e.py'. Add --amp (bf16 where supported).
 #   bash tools/dist_train.sh configs/mte_dino_convnext_tiny.py 8
 _base_ = [
     '_base_/models/mte_dino_convnext_tiny.py',

@@ -2,7 +2,7 @@
 # step. There is no published DINO recipe for Swin; Swin is a transformer, so
 # this uses DINO's ViT recipe (AdamW lr 5e-4 x batch / 256, weight decay
 # 0.04 -> 0.4, clip 3.0, crops (0.4, 1) / (0.05, 0.4)), as EsViT and iBOT
-# train Swin with their ViT optimiser. Add --amp for fp16.
+# train Swin with their ViT optimiser. Add --amp (bf16 where supported).
 #   bash tools/dist_train.sh configs/mte_dino_swin_tiny.py 8
 _base_ = [
     '_base_/models/mte_dino_swin_tiny.py',

@@ -1,5 +1,8 @@
 # MTE-DINO, ViT-S/16, ImageNet-1k, 100 epochs, 8 GPUs x 64 = 512 images/step
-# (lr 5e-4 x 512 / 256 = 1e-3 via auto_scale_lr). Add --amp for DINO's fp16.
+# (lr 5e-4 x 512 / 256 = 1e-3 via auto_scale_lr). Add --amp for mixed
+# precision (bf16 where supported; --amp-dtype float16 for DINO's fp16).
+# Data: the fast multi-crop pipeline (photometric augmentation batched on
+# the GPU); '_base_/datasets/imagenet_dino_multicrop.py' is the per-image one.
 #   bash tools/dist_train.sh configs/mte_dino_vits.py 8
 _base_ = [
     '_base_/models/mte_dino_vit_s16.py',

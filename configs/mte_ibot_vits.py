@@ -1,6 +1,6 @@
 # MTE-iBOT, ViT-S/16, ImageNet-1k, iBOT's official ViT-S/16 recipe: 800
 # epochs, batch 16 GPUs x 64 = 1024 (lr 5e-4 x 1024 / 256 = 2e-3 via
-# auto_scale_lr, which rescales for any GPU count). Add --amp for iBOT's fp16.
+# auto_scale_lr, which rescales for any GPU count). Add --amp (--amp-dtype float16: iBOT's fp16).
 #   bash tools/dist_train.sh configs/mte_ibot_vits.py 16
 _base_ = [
     '_base_/models/mte_ibot_vit_s16.py',

@@ -1,6 +1,6 @@
 # MTE-MoCo v3, ViT-S/16, ImageNet-1k, 300 epochs, 8 GPUs x 512 = 4096
 # images/step (MoCo v3's batch; lr 1.5e-4 x 4096 / 256 = 2.4e-3 via
-# auto_scale_lr). Add --amp for MoCo v3's fp16. With less GPU memory, lower
+# auto_scale_lr). Add --amp (--amp-dtype float16: MoCo v3's fp16). With less GPU memory, lower
 # train_dataloader.batch_size: auto_scale_lr scales the lr linearly.
 #   bash tools/dist_train.sh configs/mte_mocov3_vits.py 8
 _base_ = [

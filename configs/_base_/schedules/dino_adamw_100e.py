@@ -4,7 +4,7 @@
 # cosine to 1e-6; weight decay cosine 0.04 -> 0.4 with no decay on biases and
 # 1-D parameters; gradient clipping at 3.0; 100 epochs.
 # Deviations: mmengine clips the global gradient norm (DINO clips each
-# parameter's norm); fp16 (DINO's default) is opt-in with `--amp`.
+# parameter's norm); fp16 (DINO's default) is opt-in with `--amp --amp-dtype float16`.
 max_epochs = 100
 warmup_epochs = 10
 optim_wrapper = dict(

@@ -2,7 +2,7 @@
 # main_moco.py) through mmengine's own mechanisms: AdamW (betas 0.9, 0.999),
 # lr 1.5e-4 x batch / 256 (auto_scale_lr: 2.4e-3 at 4096), weight decay 0.1 on
 # all parameters, 40 linear warm-up epochs then cosine to 0, 300 epochs, no
-# gradient clipping. fp16 (the official default) is opt-in with `--amp`.
+# gradient clipping. fp16 (the official default) is opt-in with `--amp --amp-dtype float16`.
 max_epochs = 300
 warmup_epochs = 40
 optim_wrapper = dict(
