@@ -10,8 +10,7 @@ k in {10, 20, 100, 200}, Resize 256 (bicubic) / CenterCrop 224).
 Prints a table (one row per token kind: global, each auxiliary and pooled
 token, and their ensemble) and writes it as JSON (atomically). The memory
 bank stays sharded over the processes (each keeps its 1 / world_size of the
-train features, float16 by default; the result is exactly the single-process
-one), and every process prints its bank size and peak memory.
+train features), and every process prints its bank size and peak memory.
 """
 import argparse
 import json
@@ -54,9 +53,12 @@ def parse_args(argv=None):
     parser.add_argument('--crop', type=int, default=224)
     parser.add_argument('--batch-size', type=int, default=128)
     parser.add_argument('--num-workers', type=int, default=4)
-    parser.add_argument('--bank-dtype', default='float16',
-                        choices=['float16', 'float32'],
-                        help='storage of the normalised train features')
+    parser.add_argument('--bank-dtype', default='float32',
+                        choices=['float32', 'float16'],
+                        help='storage of the normalised train features: '
+                        'float16 halves the bank and is exactly independent '
+                        'of the number of processes; float32 (default) gives '
+                        "a float32 search's numbers")
     parser.add_argument('--out', help='JSON file for the results')
     add_launch_args(parser)
     return parse_launch_args(parser, argv)

@@ -8,12 +8,13 @@ merged. The result equals the search over the whole bank exactly:
 
 * neighbours are ordered by similarity, ties by the lower bank index, so the
   k chosen and their order do not depend on how the bank is split;
-* with the bank in float16 (the default of the kNN protocol) similarities are
-  accumulated in float64, where the products of two float16 numbers and all
-  their partial sums (< 2 in magnitude, multiples of 2^-48) are exact: every
-  similarity is the same number whatever the split, summation order or BLAS
-  kernel. With a float32 bank the similarities can differ in the last bit
-  between splits (GEMM kernels sum in shape-dependent order).
+* similarities are accumulated in float64. With the bank in float16 the
+  products of two float16 numbers and all their partial sums (< 2 in
+  magnitude, multiples of 2^-48) are exact: every similarity is the same
+  number whatever the split, summation order or BLAS kernel. With a float32
+  bank (the protocol's default) the split can change the order of the
+  float64 sums (GEMM kernels sum in a shape-dependent order), so a ranking
+  could differ only between similarities within about 1e-16 of each other.
 """
 from typing import Dict, List, Sequence, Tuple
 

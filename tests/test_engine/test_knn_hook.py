@@ -52,7 +52,9 @@ def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
     common = [f'{work_dir}/cfg.py', ckpt, '--data-root', labelled_folder,
               '--ks', '3', '5', '--resize', '64', '--crop', '64',
               '--num-workers', '0', '--cfg-options', *TINY_MTE_ARCH]
-    proc = run_tool(['tools/knn_eval.py', *common, '--out',
+    # float16 bank: exactly independent of the number of processes
+    half = ['--bank-dtype', 'float16']
+    proc = run_tool(['tools/knn_eval.py', *common, *half, '--out',
                      tmp_path / 'one.json'])
     bank_one = bank_bytes(proc.stdout)
     one = json.loads((tmp_path / 'one.json').read_text())
@@ -63,7 +65,7 @@ def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
     assert one['global']['3'] >= 75.0
     proc = run_tool(['python', '-m', 'torch.distributed.run',
                      '--nproc_per_node', '2', '--master_port',
-                     str(free_port()), 'tools/knn_eval.py', *common,
+                     str(free_port()), 'tools/knn_eval.py', *common, *half,
                      '--launcher', 'pytorch', '--out', tmp_path / 'two.json'])
     two = json.loads((tmp_path / 'two.json').read_text())
     # the sharded bank gives exactly the single-process result
