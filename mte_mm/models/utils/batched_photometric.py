@@ -76,22 +76,15 @@ def adjust_hue(x: Tensor, factor: Tensor) -> Tensor:
                       torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
     hue = torch.where(delta > 0, hue / 6.0, torch.zeros_like(hue))
     hue = torch.remainder(hue + shift.view(-1, 1, 1), 1.0)
-    # back to RGB: the standard piecewise-linear hexcone
+    # back to RGB, branch-free: channel n in (R, G, B) = (5, 3, 1) is
+    # v - v s clamp(min(k, 4 - k), 0, 1) with k = (n + 6 h) mod 6
     h6 = hue * 6.0
-    sector = torch.floor(h6)
-    frac = h6 - sector
-    sector = sector.long() % 6
-    v = maxc
-    p = v * (1 - sat)
-    q = v * (1 - sat * frac)
-    t = v * (1 - sat * (1 - frac))
-    table = torch.stack([
-        torch.stack([v, q, p, p, t, v]),  # red by sector
-        torch.stack([t, v, v, q, p, p]),  # green
-        torch.stack([p, p, t, v, v, q]),  # blue
-    ])  # (3, 6, B, H, W)
-    index = sector.unsqueeze(0).unsqueeze(0).expand(3, 1, *sector.shape)
-    return table.gather(1, index).squeeze(1).transpose(0, 1).clamp_(0, 255)
+    channels = []
+    for n in (5.0, 3.0, 1.0):
+        k = torch.remainder(h6 + n, 6.0)
+        channels.append(maxc - maxc * sat * torch.clamp(
+            torch.minimum(k, 4.0 - k), 0.0, 1.0))
+    return torch.stack(channels, 1).clamp_(0, 255)
 
 
 def to_grayscale(x: Tensor) -> Tensor:
