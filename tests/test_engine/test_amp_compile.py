@@ -19,9 +19,10 @@ from ..test_models.test_algorithms.test_mte_dino import build
 
 STEPS = 4
 LR = 1e-3
-# bfloat16 keeps 8 bits of mantissa: losses of ~log(48) = 3.9 agree to a few
-# hundredths over these steps (measured: at most 0.01 apart)
-ABS_TOL = 0.05
+# bfloat16 keeps 8 bits of mantissa: the losses (5 to 7 here) agree to a few
+# hundredths over these steps (measured: at most 0.035 apart); the tolerance
+# is 0.1, under 2 % of the loss
+ABS_TOL = 0.1
 
 
 def batches(batch=4):
