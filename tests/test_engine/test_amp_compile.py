@@ -83,25 +83,44 @@ def test_float16_autocast_is_refused_on_cpu():
         AutocastOptimWrapper(dtype='half', optimizer=wrapper.optimizer)
 
 
-def test_train_tool_amp_on_cpu(image_folder, tmp_path):
+@pytest.mark.parametrize('method', ['dino', 'mocov3', 'ibot'])
+def test_train_tool_amp_on_cpu(method, image_folder, tmp_path):
+    """``--amp`` on every pretraining method's config (tiny models)."""
+    from ..test_configs.test_ibot_configs import MASKS_32PX
+    from ..test_configs.test_ibot_configs import tiny_config as ibot_tiny
+    from ..test_configs.test_mocov3_configs import \
+        tiny_config as mocov3_tiny
     options = [*TINY_MTE_ARCH,
                f'train_dataloader.dataset.data_root={image_folder}',
                'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
                'train_dataloader.persistent_workers=False',
                'train_dataloader.pin_memory=False', 'train_cfg.max_epochs=1',
                'default_hooks.logger.interval=1']
-    proc = run_tool(['tools/train.py', 'configs/mte_dino_vits.py', '--amp',
-                     '--work-dir', tmp_path, '--cfg-options', *options])
+    if method == 'dino':
+        config, extra = 'configs/mte_dino_vits.py', ['--cfg-options', *options]
+    elif method == 'mocov3':
+        config, extra = mocov3_tiny(tmp_path / 'cfg.py',
+                                    'configs/mte_mocov3_vits.py',
+                                    image_folder, 1), []
+    else:
+        config, extra = ibot_tiny(tmp_path / 'cfg.py',
+                                  'configs/mte_ibot_vits.py', image_folder,
+                                  1), MASKS_32PX
+    work_dir = tmp_path / 'work'
+    proc = run_tool(['tools/train.py', config, '--amp', '--work-dir',
+                     work_dir, *extra])
     log = proc.stdout + proc.stderr
     assert 'Epoch(train) [1][3/3]' in log
     assert "type='AutocastOptimWrapper'" in log and "dtype='bfloat16'" in log
-    assert 'loss: nan' not in log and 'loss_global: ' in log
-    assert (tmp_path / 'epoch_1.pth').is_file()
+    assert 'nan' not in log.split('Epoch(train)', 1)[1]
+    assert 'loss_global: ' in log and 'loss_distill: ' in log
+    assert (work_dir / 'epoch_1.pth').is_file()
+    if method != 'dino':
+        return
     proc = subprocess.run(
-        [sys.executable, 'tools/train.py', 'configs/mte_dino_vits.py',
-         '--amp', '--amp-dtype', 'float16', '--work-dir', str(tmp_path),
-         '--cfg-options', *options], cwd=REPO, capture_output=True,
-        text=True, timeout=300)
+        [sys.executable, 'tools/train.py', config, '--amp', '--amp-dtype',
+         'float16', '--work-dir', str(work_dir), *extra], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert '--amp-dtype float16 needs CUDA' in proc.stderr
 
