@@ -96,11 +96,15 @@ def to_grayscale(x: Tensor) -> Tensor:
 def gaussian_blur(x: Tensor, sigma: Tensor) -> Tensor:
     """Separable Gaussian blur, one sigma per image (Pillow's
     ``GaussianBlur(radius=sigma)`` approximates the same Gaussian by box
-    blurs), borders extended by replication as Pillow does. The kernel
-    covers +-3 sigma of the largest sigma in the batch."""
-    radius = max(1, math.ceil(3 * float(sigma.max())))
+    blurs), borders extended by replication as Pillow does. Each image's
+    kernel covers +-ceil(3 sigma) of its own sigma (zero beyond), so its
+    result does not depend on the other images of the batch."""
+    sigma = sigma.to(x.dtype)
+    radii = torch.ceil(3 * sigma).clamp(min=1)
+    radius = int(radii.max())
     taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    kernel = torch.exp(-0.5 * (taps / sigma.to(x.dtype).view(-1, 1)) ** 2)
+    kernel = torch.exp(-0.5 * (taps / sigma.view(-1, 1)) ** 2)
+    kernel = kernel * (taps.abs() <= radii.view(-1, 1))
     kernel = kernel / kernel.sum(1, keepdim=True)  # (B, K)
     batch, channels, height, width = x.shape
     kernel = kernel.repeat_interleave(channels, 0)  # (B*C, K)

@@ -239,3 +239,19 @@ def test_recipe_rejects_bad_values():
         PhotometricRecipe(hue=0.7)
     with pytest.raises(ValueError, match='blur_sigma'):
         PhotometricRecipe(blur_sigma=(0.0, 1.0))
+
+
+def test_a_views_result_does_not_depend_on_its_batch_mates():
+    """One image augmented alone and beside others (different sigmas, so a
+    different kernel size for the batch) gives the same pixels: a process's
+    batch split must not change the augmentation (DDP parity)."""
+    recipe = PhotometricRecipe(blur_prob=1.0, solarize_prob=0.2)
+    np.random.seed(5)
+    params = torch.from_numpy(np.stack([recipe.draw() for _ in range(6)]))
+    params[0, PARAM_INDEX['blur_sigma']] = 0.3  # small kernel alone
+    params[1, PARAM_INDEX['blur_sigma']] = 2.0  # the batch's largest
+    images = to_batch([smooth_image(s) for s in range(6)])
+    together = bp.apply_photometric(images, params)
+    for i in range(6):
+        alone = bp.apply_photometric(images[i:i + 1], params[i:i + 1])
+        assert torch.allclose(alone[0], together[i], atol=1e-4), i
