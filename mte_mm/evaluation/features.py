@@ -1,6 +1,6 @@
 """Frozen-feature extraction from MTE models, per token kind, for kNN and
 diagnostics."""
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,11 +10,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 
-def token_features(tokens: Dict[str, Tensor], with_aux: bool) -> Dict[str, Tensor]:
+def token_features(tokens: Dict[str, Tensor], with_aux: bool,
+                   ensemble: Sequence[str] = ('aux', 'pooled')
+                   ) -> Dict[str, Tensor]:
     """Name the features of one batch: ``global``; with ``with_aux`` also
-    ``aux_{n}``, ``pooled_{k}`` and ``ensemble`` (the mean of the
-    L2-normalised auxiliary and pooled features: the teacher ensemble that MTE
-    distils into the global token)."""
+    ``aux_{n}``, ``pooled_{k}`` and ``ensemble``: the mean of the
+    L2-normalised features of the ``ensemble`` kinds (the model's distilled
+    ensemble, ``model.ensemble_kinds``)."""
     feats = {'global': tokens['x_norm_clstoken']}
     if not with_aux:
         return feats
@@ -23,7 +25,8 @@ def token_features(tokens: Dict[str, Tensor], with_aux: bool) -> Dict[str, Tenso
                       ('pooled', 'x_norm_pooledtokens')):
         for i in range(tokens[key].shape[1]):
             feats[f'{kind}_{i}'] = tokens[key][:, i]
-            members.append(F.normalize(tokens[key][:, i], dim=-1))
+            if kind in ensemble:
+                members.append(F.normalize(tokens[key][:, i], dim=-1))
     if members:
         feats['ensemble'] = torch.stack(members).mean(0)
     return feats
@@ -58,6 +61,7 @@ def extract_feature_shards(model,
         and the samples' dataset indices (increasing).
     """
     encoders = model.encoders(source)  # checks ``source``
+    ensemble = getattr(model, 'ensemble_kinds', ('aux', 'pooled'))
     was_training = encoders['backbone'].training
     encoders.eval()
     rank, world_size = get_dist_info()
@@ -70,7 +74,8 @@ def extract_feature_shards(model,
         for batch in loader:
             data = model.data_preprocessor(batch, False)
             tokens = model.extract_tokens(data['inputs'], source, with_aux)
-            for name, feat in token_features(tokens, with_aux).items():
+            for name, feat in token_features(tokens, with_aux,
+                                                ensemble).items():
                 feat = feat.float()
                 if dtype is not None:
                     feat = F.normalize(feat, dim=1).to(dtype)

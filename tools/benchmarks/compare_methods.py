@@ -4,13 +4,15 @@ the global token? Trains every arm x seed at the same budget with
 tokens (global, each auxiliary, each pooled, their ensemble) after every
 ``--eval-interval`` epochs, and writes
 
-* ``results.json``: every number (per run: kNN per epoch and token kind, the
-  final kNN, training time, whether its data matched the baseline's);
-* ``results.md``: mean +- std over seeds per arm and token kind, and the
-  paired difference of each arm's global token to the baseline's (same
-  seed) with a 95 % t-interval;
-* ``global_knn_vs_epoch.png`` (mean and a +-1 std band over seeds per arm)
-  and ``final_knn_per_token.png``.
+* ``results.json``: every number (per run: kNN and slot diagnostics per
+  epoch, the final kNN, training time, whether its data matched the
+  baseline's);
+* ``results.md``: mean +- std over seeds per arm and token kind, the paired
+  difference of each arm's global token to the baseline's (same seed) with
+  a 95 % t-interval, the ensemble gain and the slot diagnostics
+  (``mte_mm.evaluation.slot_diagnostics``);
+* ``global_knn_vs_epoch.png`` (mean and a +-1 std band over seeds per arm),
+  ``diagnostics_vs_epoch.png`` and ``final_knn_per_token.png``.
 
     python tools/benchmarks/compare_methods.py CONFIG --data-root FOLDER \\
         --arm dino model.backbone.num_aux_tokens=0 \\
@@ -147,7 +149,7 @@ def run_config(args, options, seed):
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='KNNEvalHook', data_root=osp.abspath(args.data_root),
              interval=args.eval_interval, ks=tuple(args.ks), with_aux=True,
-             resize=args.resize, crop=args.crop),
+             resize=args.resize, crop=args.crop, slot_diagnostics=True),
         dict(type='DataFingerprintHook', filename=FINGERPRINTS)]
     return cfg
 
@@ -235,8 +237,9 @@ def train_one(args, arm, options, seed, threads):
 
 
 def read_knn_curve(folder, interval):
-    """[{'epoch': e, 'knn': {token: {k: top1}}}] from the run's
-    ``vis_data/scalars.json`` (KNNEvalHook's records, in order)."""
+    """[{'epoch': e, 'knn': {token: {k: top1}}, 'diagnostics': {name:
+    value}}] from the run's ``vis_data/scalars.json`` (KNNEvalHook's
+    records, in order; ``diagnostics``: its ``diag/`` scalars)."""
     paths = [osp.join(root, name) for root, _, names in os.walk(folder)
              for name in names if name == 'scalars.json']
     if len(paths) != 1:
@@ -246,13 +249,16 @@ def read_knn_curve(folder, interval):
     with open(paths[0]) as f:
         for line in f:
             record = json.loads(line)
-            knn = {}
+            knn, diagnostics = {}, {}
             for key, value in record.items():
                 if key.startswith('knn/'):
                     token, k = key[len('knn/'):].rsplit('_top1_k', 1)
                     knn.setdefault(token, {})[k] = value
+                elif key.startswith('diag/'):
+                    diagnostics[key[len('diag/'):]] = value
             if knn:
-                curve.append(dict(epoch=interval * (len(curve) + 1), knn=knn))
+                curve.append(dict(epoch=interval * (len(curve) + 1), knn=knn,
+                                  diagnostics=diagnostics))
     if not curve:
         raise RuntimeError(f'{folder}: no kNN records in {paths[0]}')
     return curve
@@ -285,6 +291,30 @@ def token_order(tokens):
     return sorted(tokens, key=key)
 
 
+def kind_means(diagnostics, k):
+    """The headline diagnostics of one evaluation: the ensemble gain at
+    ``k`` and, per slot kind, the mean over its slots of each metric
+    (``aux/cos_to_global``, ...), plus each kind's ``pairwise_cos``."""
+    summary = {}
+    for vs in ('vs_global', 'vs_members'):
+        name = f'ensemble_gain_{vs}_k{k}'
+        if name in diagnostics:
+            summary[f'ensemble_gain_{vs}'] = diagnostics[name]
+    per_kind = {}
+    for name, value in diagnostics.items():
+        if '/' not in name:
+            continue
+        slot, metric = name.split('/', 1)
+        kind = slot.split('_')[0]
+        if slot == kind:  # a kind-level metric (pairwise_cos)
+            summary[f'{kind}/{metric}'] = value
+        else:
+            per_kind.setdefault(f'{kind}/{metric}', []).append(value)
+    summary.update({name: statistics.mean(values)
+                    for name, values in per_kind.items()})
+    return summary
+
+
 def summarise(args, arms, runs):
     k = str(args.ks[0])
     baseline = next(iter(arms))
@@ -301,7 +331,13 @@ def summarise(args, arms, runs):
         diffs = [runs[arm][s]['final']['global'][k] -
                  runs[baseline][s]['final']['global'][k] for s in args.seeds]
         mean, half = paired_interval(diffs)
+        per_seed = [kind_means(runs[arm][s]['curve'][-1].get(
+            'diagnostics', {}), k) for s in args.seeds]
+        diagnostics = {name: statistics.mean(d[name] for d in per_seed)
+                       for name in per_seed[0]
+                       if all(name in d for d in per_seed)}
         summary[arm] = dict(
+            diagnostics=diagnostics,
             tokens=per_token,
             global_vs_baseline=dict(mean=mean, ci95_half_width=half,
                                     diffs=diffs),
@@ -327,8 +363,10 @@ def write_markdown(args, arms, summary, path, command):
         'difference of the global token (same seed) with its 95 % '
         't-interval.', '',
         f'| arm | global | vs {baseline} | best aux | best pooled | ensemble '
-        '| paired data | minutes / run | overrides |',
-        '|---|---|---|---|---|---|---|---|---|']
+        '| ensemble gain (vs global / vs members) | cos to global (aux / '
+        'pooled) | arg-max agreement (aux / pooled) | paired data '
+        '| minutes / run | overrides |',
+        '|---|---|---|---|---|---|---|---|---|---|---|---|']
 
     def fmt(stats):
         return f'{stats["mean"]:.1f} +- {stats["std"]:.1f}'
@@ -348,15 +386,27 @@ def write_markdown(args, arms, summary, path, command):
             name = max(names, key=lambda t: tokens[t]['mean'])
             return f'{fmt(tokens[name])} ({name})'
 
+        def pair(a, b, spec):
+            d = s['diagnostics']
+            return ' / '.join(format(d[n], spec) if n in d else '-'
+                              for n in (a, b))
+
         overrides = ' '.join(f'{key}={value}' for key, value in
                              options.items()) or '(config as is)'
         lines.append(
             f'| {arm} | {fmt(tokens["global"])} | {vs} | {best("aux")} | '
             f'{best("pooled")} | '
             f'{fmt(tokens["ensemble"]) if "ensemble" in tokens else "-"} | '
+            f'{pair("ensemble_gain_vs_global", "ensemble_gain_vs_members", "+.1f")} | '
+            f'{pair("aux/cos_to_global", "pooled/cos_to_global", ".2f")} | '
+            f'{pair("aux/agreement", "pooled/agreement", ".2f")} | '
             f'{"yes" if s["paired_data"] else "NO"} | '
             f'{s["train_minutes"]:.1f} | `{overrides}` |')
-    lines += ['', f'Produced by `{command}`']
+    lines += ['', '"ensemble" is the mean of the normalised features of the '
+              'kinds each arm distils (`distill.ensemble`); the diagnostics '
+              '(tools/analyze_slots.py) are the teacher\'s on the val '
+              'images, means over seeds and over the slots of a kind.', '',
+              f'Produced by `{command}`']
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return '\n'.join(lines)
@@ -388,6 +438,8 @@ def write_plots(args, arms, runs, summary, out_dir):
     fig.savefig(osp.join(out_dir, 'global_knn_vs_epoch.png'), dpi=120)
     plt.close(fig)
 
+    write_diagnostics_plot(args, arms, runs, out_dir)
+
     markers = dict(global_='*', aux='o', pooled='s', ensemble='^')
     fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(arms) + 2), 4.5))
     seen = set()
@@ -409,6 +461,42 @@ def write_plots(args, arms, runs, summary, out_dir):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(osp.join(out_dir, 'final_knn_per_token.png'), dpi=120)
+    plt.close(fig)
+
+
+def write_diagnostics_plot(args, arms, runs, out_dir):
+    """``diagnostics_vs_epoch.png``: per arm (mean over seeds) the ensemble
+    gain over the global token and, per slot kind, the cosine to the global
+    token and the arg-max agreement, against the epoch."""
+    import matplotlib.pyplot as plt
+    panels = [('ensemble_gain_vs_global', 'ensemble kNN - global kNN '
+               f'(points, k={args.ks[0]})'),
+              ('aux/cos_to_global', 'aux: cosine to global'),
+              ('pooled/cos_to_global', 'pooled: cosine to global'),
+              ('aux/agreement', 'aux: arg-max agreement'),
+              ('pooled/agreement', 'pooled: arg-max agreement'),
+              ('aux/pairwise_cos', 'aux: cosine between aux tokens')]
+    fig, axes = plt.subplots(2, 3, figsize=(13, 7))
+    drawn = False
+    for ax, (name, title) in zip(axes.flat, panels):
+        for arm in arms:
+            curves = [runs[arm][s]['curve'] for s in args.seeds]
+            points = []
+            for i, point in enumerate(curves[0]):
+                values = [kind_means(c[i].get('diagnostics', {}),
+                                     args.ks[0]).get(name) for c in curves]
+                if all(v is not None for v in values):
+                    points.append((point['epoch'], statistics.mean(values)))
+            if points:
+                drawn = True
+                ax.plot(*zip(*points), marker='o', ms=3, label=arm)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel('epoch')
+        ax.grid(alpha=0.3)
+    if drawn:
+        axes.flat[0].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(osp.join(out_dir, 'diagnostics_vs_epoch.png'), dpi=110)
     plt.close(fig)
 
 

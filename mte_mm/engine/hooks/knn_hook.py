@@ -1,12 +1,14 @@
 """Online kNN monitoring during self-supervised pretraining (DINO protocol,
 Caron et al., ICCV 2021), as lightly / solo-learn users know it."""
+import time
 from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from ...registry import HOOKS
 
-from ...evaluation import build_knn_datasets, knn_diagnostics
+from ...evaluation import (build_knn_datasets, flatten_diagnostics,
+                           knn_diagnostics, slot_diagnostics)
 
 
 @HOOKS.register_module()
@@ -27,6 +29,11 @@ class KNNEvalHook(Hook):
         with_aux (bool): Also evaluate auxiliary / pooled / ensemble
             features. Defaults to False (the global token only).
         resize (int), crop (int): Evaluation transform for ``data_root``.
+        slot_diagnostics (bool): With ``with_aux``, also the slot
+            diagnostics (:func:`slot_diagnostics` on the val set: each
+            slot's similarity to the global token, the ensemble gain), as
+            ``diag/<slot>/<metric>`` and ``diag/ensemble_gain_<vs>_k<k>``.
+            Defaults to False.
     """
 
     priority = 'LOW'
@@ -43,7 +50,8 @@ class KNNEvalHook(Hook):
                  resize: int = 256,
                  crop: int = 224,
                  batch_size: int = 128,
-                 num_workers: int = 0):
+                 num_workers: int = 0,
+                 slot_diagnostics: bool = False):
         if interval < 1:
             raise ValueError(f'KNNEvalHook: interval must be >= 1, got {interval}')
         self.dataset_args = dict(data_root=data_root, train=train, val=val,
@@ -52,6 +60,7 @@ class KNNEvalHook(Hook):
         self.knn_args = dict(ks=tuple(ks), temperature=temperature,
                              source=source, with_aux=with_aux,
                              batch_size=batch_size, num_workers=num_workers)
+        self.slot_diagnostics = slot_diagnostics and with_aux
         self._datasets = None
 
     def after_train_epoch(self, runner) -> None:
@@ -61,13 +70,24 @@ class KNNEvalHook(Hook):
             self._datasets = build_knn_datasets(**self.dataset_args)
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
+        start = time.perf_counter()
         results = knn_diagnostics(model, *self._datasets, **self.knn_args)
         scalars = {f'knn/{name}_top1_k{k}': acc
                    for name, accs in results.items() for k, acc in accs.items()}
+        if self.slot_diagnostics:
+            diagnostics = slot_diagnostics(
+                model, self._datasets[1], source=self.knn_args['source'],
+                batch_size=self.knn_args['batch_size'],
+                num_workers=self.knn_args['num_workers'], knn=results)
+            scalars.update({f'diag/{name}': value for name, value in
+                            flatten_diagnostics(diagnostics).items()})
+        # how long the evaluation took (tools/benchmarks/profile_small_run.py)
+        scalars['perf/knn_eval_seconds'] = time.perf_counter() - start
         for key, value in scalars.items():
             runner.message_hub.update_scalar(key, value)
         # written once per evaluation (a 'train/' hub key would be re-logged
         # at every logging interval until the next evaluation)
         runner.visualizer.add_scalars(scalars, step=runner.iter)
         runner.logger.info(f'Epoch {runner.epoch} kNN top-1: ' + ', '.join(
-            f'{k} {v:.2f}' for k, v in scalars.items()))
+            f'{k} {v:.2f}' for k, v in scalars.items()
+            if k.startswith('knn/')))

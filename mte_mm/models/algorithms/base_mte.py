@@ -10,7 +10,7 @@ from mmpretrain.models import BaseSelfSupervisor, CosineEMA
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 
-from ..utils.slot_layout import SlotLayout
+from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 from .legacy import upgrade_legacy_state_dict
 
 SOURCES = ('teacher', 'student')
@@ -86,6 +86,8 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         # built once the layout is known (a head may keep state per slot)
         self.head = MMPRETRAIN_MODELS.build(self.head_config(head))
         self.distill = MMPRETRAIN_MODELS.build(distill) if distill else None
+        if self.distill is not None:
+            self.distill.bind(self.head)
         self.teacher = CosineEMA(self._student(), momentum=base_momentum)
         for module in self.teacher.modules():
             if isinstance(module, nn.Dropout):
@@ -205,8 +207,13 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         layout = self.layout
         global_full = self.slot_weighting == 'global_full' and \
             layout.num_slots > 1  # L_global + mean of the other slots
+        # the ensemble is the global slot's only target (logged unscaled)
+        replaced = self.distill is not None and \
+            self.distill.replaces_global_target(layout)
         losses = {}
         for kind, value in layout.split(per_slot).items():
+            if kind == 'global' and replaced:
+                continue
             if global_full:
                 losses[f'loss_{kind}'] = value if kind == 'global' else \
                     value / (layout.num_slots - 1)
@@ -217,14 +224,34 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                 losses[f'slot_{kind}'] = value / layout.count(kind)
         return losses
 
-    def distill_losses(self, global_predictions, targets: Tensor
+    def distill_losses(self, predictions, targets: Tensor
                        ) -> Dict[str, Tensor]:
-        """``loss_distill`` when distillation is on and has an ensemble."""
+        """``loss_distill`` when distillation is on and has an ensemble
+        (``predictions``: the student's, every slot, as the head's
+        ``loss`` takes them; ``targets`` ``(V_t, B, S, D)``)."""
         if self.distill is None:
             return {}
-        loss = self.distill(self.head, global_predictions, targets,
-                            self.layout)
+        loss = self.distill(self.head, predictions, targets, self.layout)
         return {} if loss is None else dict(loss_distill=loss)
+
+    def feature_distill_losses(self, student_global: Tensor,
+                               teacher_slots: Tensor) -> Dict[str, Tensor]:
+        """``loss_distill_feature`` (``EnsembleDistillLoss.feature_weight``):
+        ``student_global`` ``(V_t, B, C)``, ``teacher_slots``
+        ``(V_t, B, S, C)``."""
+        if self.distill is None:
+            return {}
+        loss = self.distill.feature_loss(student_global, teacher_slots,
+                                         self.layout)
+        return {} if loss is None else dict(loss_distill_feature=loss)
+
+    @property
+    def ensemble_kinds(self) -> tuple:
+        """The token kinds of the distilled ensemble (both auxiliary kinds
+        without distillation): what kNN and diagnostics call
+        ``ensemble``."""
+        return self.distill.ensemble if self.distill is not None \
+            else AUXILIARY_KINDS
 
     # -- evaluation --------------------------------------------------------
     @torch.no_grad()

@@ -77,7 +77,7 @@ class MTEDINO(BaseMTESelfSupervisor):
         self.neck.freeze_last_layer(epoch < self.freeze_last_layer_epochs)
         teacher_out, targets = self.teacher_step(inputs, epoch)
         student_out = self.student_step(inputs)
-        losses = self.cls_losses(student_out, targets)
+        losses = self.cls_losses(student_out, targets, teacher_out)
         self.head.update(teacher_out['projected'])
         return losses
 
@@ -101,7 +101,7 @@ class MTEDINO(BaseMTESelfSupervisor):
         # (the global views share one forward unless their sizes differ)
         out = {key: groups[0][key] if len(groups) == 1 else
                torch.cat([g[key] for g in groups])
-               for key in ('projected', 'x_norm_patchtokens')}
+               for key in ('projected', 'slots', 'x_norm_patchtokens')}
         out['projected'] = out['projected'].view(
             -1, inputs[0].shape[0], *out['projected'].shape[1:])
         return out, self.head.targets(out['projected'], epoch)
@@ -125,16 +125,37 @@ class MTEDINO(BaseMTESelfSupervisor):
         return groups
 
     def cls_losses(self, student_out: List[Dict[str, Tensor]],
-                   targets: Tensor) -> Dict[str, Tensor]:
+                   targets: Tensor, teacher_out: Dict[str, Tensor]
+                   ) -> Dict[str, Tensor]:
         """DINO's cross-view loss per slot (the global slot on every view,
         the others on the views that have them) and the distillation."""
         predictions = [out['predictions'] for out in student_out]
-        global_predictions = [p[:, :, :1] for p in predictions]
-        per_slot = self.head.loss(global_predictions, targets[:, :, :1])
+        per_slot = self.head.loss([p[:, :, :1] for p in predictions],
+                                  targets[:, :, :1])
         if self.layout.num_slots > 1:
             per_slot = torch.cat([per_slot, self.head.loss(
                 [p[:, :, 1:] for p in predictions if p.shape[2] > 1],
                 targets[:, :, 1:])])
         losses = self.slot_losses(per_slot)
-        losses.update(self.distill_losses(global_predictions, targets))
+        losses.update(self.distill_losses(predictions, targets))
+        if self.distill is not None and self.distill.feature_weight:
+            teacher_slots = teacher_out['slots']  # (V_t * B, S, C)
+            batch, channels = targets.shape[1], teacher_slots.shape[-1]
+            student_global = self.global_view_tensor(student_out, 'slots')
+            losses.update(self.feature_distill_losses(
+                student_global[:, 0].view(-1, batch, channels),
+                teacher_slots.view(-1, batch, *teacher_slots.shape[1:])))
         return losses
+
+    def global_view_tensor(self, student_out: List[Dict[str, Tensor]],
+                           key: str) -> Tensor:
+        """The student's ``key`` tensor of the global views, ``(V_t * B,
+        ...)`` (the global views are one forward unless their sizes
+        differ)."""
+        groups, views = [], 0
+        for out in student_out:
+            if views == self.num_global_views:
+                break
+            groups.append(out[key])
+            views += out['predictions'].shape[0]
+        return groups[0] if len(groups) == 1 else torch.cat(groups)

@@ -105,7 +105,7 @@ class MTEiBOT(MTEDINO):
         self.neck.freeze_last_layer(epoch < self.freeze_last_layer_epochs)
         teacher_out, targets = self.teacher_step(inputs, epoch)
         student_out = self.student_step(inputs, masks)
-        losses = self.cls_losses(student_out, targets)
+        losses = self.cls_losses(student_out, targets, teacher_out)
 
         masked = masks.flatten(0, 1)  # (V_t * B, P), the views' row order
         with torch.no_grad():
@@ -113,22 +113,11 @@ class MTEiBOT(MTEDINO):
                 teacher_out['x_norm_patchtokens'])
             patch_targets = self.patch_loss.targets(teacher_patches[masked],
                                                     epoch)
-        student_patches = self._global_view_patches(student_out)
+        student_patches = self.global_view_tensor(student_out,
+                                                  'x_norm_patchtokens')
         losses['loss_patch'] = self.patch_loss.loss(
             self.neck.project_patches(student_patches[masked]),
             patch_targets, masks)
         self.head.update(teacher_out['projected'])
         self.patch_loss.update(teacher_patches)
         return losses
-
-    def _global_view_patches(self, student_out: List[Dict[str, Tensor]]
-                             ) -> Tensor:
-        """The student's patch tokens of the global views, ``(V_t * B, P,
-        C)`` (the global views are one forward unless their sizes differ)."""
-        groups, views = [], 0
-        for out in student_out:
-            if views == self.num_global_views:
-                break
-            groups.append(out['x_norm_patchtokens'])
-            views += out['predictions'].shape[0]
-        return groups[0] if len(groups) == 1 else torch.cat(groups)

@@ -46,6 +46,9 @@ class MTEMoCoV3(BaseMTESelfSupervisor):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          distill=distill, base_momentum=base_momentum,
                          **kwargs)
+        if self.distill is not None and self.distill.feature_weight:
+            raise ValueError('MTEMoCoV3: EnsembleDistillLoss.feature_weight '
+                             'is implemented for MTEDINO / MTEiBOT only')
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
@@ -59,5 +62,5 @@ class MTEMoCoV3(BaseMTESelfSupervisor):
             keys = self.head.targets(torch.cat(self.project_views(
                 self.teacher.module, inputs, group=False)))
         losses = self.slot_losses(self.head.loss(queries, keys))
-        losses.update(self.distill_losses(queries[:, :, :1], keys))
+        losses.update(self.distill_losses(queries, keys))
         return losses

@@ -87,6 +87,10 @@ class MoCoV3SlotHead(BaseSlotHead):
                    for u in range(num_views) for v in range(num_views)
                    if u != v)
 
-    def aggregate(self, targets: Tensor) -> Tensor:
-        """The ensemble key ``norm(mean_j norm(k_j))``."""
-        return F.normalize(targets.mean(dim=2, keepdim=True), dim=-1)
+    def aggregate(self, targets: Tensor,
+                  weights: Optional[Tensor] = None) -> Tensor:
+        """The ensemble key ``norm(mean_j norm(k_j))`` (``weights``: a
+        weighted mean)."""
+        mean = targets.mean(dim=2, keepdim=True) if weights is None else \
+            (targets * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
+        return F.normalize(mean, dim=-1)

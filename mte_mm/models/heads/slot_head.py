@@ -4,7 +4,7 @@ base class and one distillation loss serve every base method (DINO, iBOT,
 MoCo v3). DINOv2 style: target, prediction, criterion and state update are
 separate small methods."""
 from abc import ABCMeta, abstractmethod
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 from mmengine.model import BaseModule
 from torch import Tensor
@@ -20,7 +20,14 @@ class BaseSlotHead(BaseModule, metaclass=ABCMeta):
 
     A head never folds ``S`` into ``B``: other slots of the same image are
     not negatives, and each slot is its own ensemble member.
+
+    ``target_kind`` says what :meth:`targets` returns: ``'probabilities'``
+    (distributions over the last dim: DINO, iBOT) or ``'embeddings'``
+    (MoCo's keys); options of the ensemble target that only make sense for
+    distributions (sharpening, entropy weights) check it.
     """
+
+    target_kind = 'embeddings'
 
     @abstractmethod
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
@@ -39,10 +46,12 @@ class BaseSlotHead(BaseModule, metaclass=ABCMeta):
         pairs and the batch as the base method does."""
 
     @abstractmethod
-    def aggregate(self, targets: Tensor) -> Tensor:
+    def aggregate(self, targets: Tensor,
+                  weights: Optional[Tensor] = None) -> Tensor:
         """Ensemble ``(V_t, B, S_e, D)`` targets of several slots into one
         target per view ``(V_t, B, 1, D)`` (DINO: mean of probabilities;
-        MoCo: normalised mean of keys)."""
+        MoCo: normalised mean of keys); ``weights`` ``(V_t, B, S_e)``
+        (summing to 1 over the slots) replace the uniform mean."""
 
     def update(self, teacher_out: Tensor) -> None:
         """State updated after the loss from the teacher's projections

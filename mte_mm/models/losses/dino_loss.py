@@ -97,6 +97,8 @@ class DINOLoss(BaseSlotHead):
         center_per_slot (bool): One centre per slot. Defaults to True.
     """
 
+    target_kind = 'probabilities'
+
     def __init__(self,
                  out_channels: int,
                  num_slots: int = 1,
@@ -108,6 +110,7 @@ class DINOLoss(BaseSlotHead):
                  center_per_slot: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
+        self.out_channels = out_channels
         self.student_temp = student_temp
         self.teacher_temp = teacher_temp
         self.warmup_teacher_temp = warmup_teacher_temp
@@ -142,9 +145,13 @@ class DINOLoss(BaseSlotHead):
         :func:`cross_view_cross_entropy`) against teacher probabilities."""
         return cross_view_cross_entropy(targets, predictions)
 
-    def aggregate(self, targets: Tensor) -> Tensor:
-        """The ensemble target: the mean of the slots' probabilities."""
-        return targets.mean(dim=2, keepdim=True)
+    def aggregate(self, targets: Tensor,
+                  weights: Optional[Tensor] = None) -> Tensor:
+        """The ensemble target: the (weighted) mean of the slots'
+        probabilities."""
+        if weights is None:
+            return targets.mean(dim=2, keepdim=True)
+        return (targets * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
 
     @torch.no_grad()
     def update(self, teacher_out: Tensor) -> None:

@@ -232,3 +232,54 @@ def test_global_full_slot_weighting():
                                mean.loss(inputs, None)['loss_global'])
     with pytest.raises(ValueError, match="'some'"):
         build(slot_weighting='some')
+
+
+def build_with(distill, **kwargs):
+    """``build`` with extra EnsembleDistillLoss options."""
+    model = build(num_aux=2, num_pooled=1, **kwargs)
+    model.distill = MODELS.build(dict(type='EnsembleDistillLoss', **distill))
+    model.distill.bind(model.head)
+    return model
+
+
+def test_ensemble_replaces_the_global_target():
+    """target_mode='replace': the global slot learns the ensemble only; its
+    loss against the teacher's global slot is logged, not trained."""
+    model = build_with(dict(target_mode='replace', loss_weight=0.5))
+    model.backbone.eval()
+    inputs = views()
+    losses = model.loss(inputs, None)
+    assert 'loss_global' not in losses
+    ref = global_view_slot_losses(model, inputs)
+    torch.testing.assert_close(losses['slot_global'], ref[0])
+    torch.testing.assert_close(losses['loss_aux'], (ref[1] + ref[2]) / 4)
+    student, teacher = slot_logits_by_hand(model, inputs)
+    ensemble = torch.stack([torch.softmax(t[:, 1:] / 0.04, -1).mean(1)
+                            for t in teacher])
+    from ..test_losses.test_ensemble_distill_loss import cross_view
+    global_log_probs = torch.stack([torch.log_softmax(s[:, 0] / 0.1, -1)
+                                    for s in student])
+    torch.testing.assert_close(losses['loss_distill'],
+                               0.5 * cross_view(ensemble, global_log_probs))
+
+
+def test_feature_distillation_reads_the_slot_features():
+    model = build_with(dict(feature_weight=0.7))
+    model.backbone.eval()
+    inputs = views()
+    losses = model.loss(inputs, None)
+
+    def features(x):
+        t = model.backbone.forward_tokens(x)
+        pooled, _ = model.neck.pooling(t['x_norm_patchtokens'])
+        return t['x_norm_clstoken'], torch.cat([t['x_norm_auxtokens'],
+                                                pooled], 1)
+    cos = []
+    for x in inputs[:2]:  # the teacher (= student at step 0) views
+        g, members = features(x)
+        target = torch.nn.functional.normalize(members, dim=-1).mean(1)
+        cos.append(torch.nn.functional.cosine_similarity(g, target, -1))
+    torch.testing.assert_close(losses['loss_distill_feature'],
+                               0.7 * (1 - torch.stack(cos)).mean())
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    assert model.backbone.cls_token.grad.abs().sum() > 0
