@@ -150,3 +150,32 @@ def test_bad_input_is_named_before_anything_trains(labelled_folder,
           "arm 'dino' given twice")
     fails(grid_args(labelled_folder, tmp_path, arms=(DINO, ['x', 'oops'])),
           "'oops' is not KEY=VALUE")
+
+
+def test_slot_diagnostics_are_logged_and_match_the_tool(grid, labelled_folder,
+                                                        tmp_path):
+    """The grid logs the slot diagnostics at every evaluation; the ensemble
+    gain is ensemble minus global kNN of the same evaluation; and
+    tools/analyze_slots.py on the final checkpoint gives the same numbers."""
+    work_dir, results = grid
+    assert (work_dir / 'diagnostics_vs_epoch.png').is_file()
+    final = results['runs']['mte']['1']['curve'][-1]
+    diagnostics, knn = final['diagnostics'], final['knn']
+    assert diagnostics['ensemble_gain_vs_global_k3'] == pytest.approx(
+        knn['ensemble']['3'] - knn['global']['3'])
+    assert diagnostics['aux_0/agreement'] * 8 == pytest.approx(
+        round(diagnostics['aux_0/agreement'] * 8))
+    assert results['runs']['dino']['1']['curve'][-1]['diagnostics'] == {}
+    assert 'aux/cos_to_global' in results['summary']['mte']['diagnostics']
+    run = work_dir / 'mte' / 'seed1'
+    run_tool(['tools/analyze_slots.py', run / 'config.py', run / 'epoch_1.pth',
+              '--data-root', labelled_folder, '--ks', '3', '--resize', '64',
+              '--crop', '64', '--num-workers', '0', '--out',
+              tmp_path / 'slots.json'])
+    tool = json.loads((tmp_path / 'slots.json').read_text())
+    for name, metrics in tool['slots'].items():
+        for metric, value in metrics.items():
+            assert value == pytest.approx(diagnostics[f'{name}/{metric}'],
+                                          abs=1e-6), (name, metric)
+    assert tool['ensemble_gain']['vs_global']['3'] == pytest.approx(
+        diagnostics['ensemble_gain_vs_global_k3'], abs=1e-6)

@@ -56,24 +56,30 @@ def parse_args(argv=None):
 def run_once(args, overrides, work_dir):
     """One training run; returns its per-iteration records and the kNN
     evaluation time."""
-    sys.path.insert(0, osp.join(REPO, 'tools', 'benchmarks'))
-    options = [
-        f'train_dataloader.dataset.data_root={osp.abspath(args.data_root)}',
-        f'train_cfg.max_epochs={args.epochs}',
-        'default_hooks.logger.interval=1',
-        f'default_hooks.checkpoint.interval={args.epochs + 1}',
-        'randomness.seed=0',
-    ] + list(overrides)
-    hook = dict(type='KNNEvalHook', data_root=osp.abspath(args.data_root),
-                interval=args.epochs, ks=list(args.ks), with_aux=True,
-                resize=args.resize, crop=args.crop, slot_diagnostics=True)
-    options.append('custom_hooks=' + json.dumps([hook]).replace(' ', ''))
+    from mmengine.config import Config, DictAction
+    cfg = Config.fromfile(args.config)
+    options = {
+        'train_dataloader.dataset.data_root': osp.abspath(args.data_root),
+        'train_cfg.max_epochs': args.epochs,
+        'default_hooks.logger.interval': 1,
+        'default_hooks.checkpoint.interval': args.epochs + 1,
+        'randomness.seed': 0}
+    for pair in overrides:
+        key, value = pair.split('=', 1)
+        options[key] = DictAction._parse_iterable(value)
+    cfg.merge_from_dict(options)
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [dict(
+        type='KNNEvalHook', data_root=osp.abspath(args.data_root),
+        interval=args.epochs, ks=list(args.ks), with_aux=True,
+        resize=args.resize, crop=args.crop, slot_diagnostics=True)]
+    cfg_path = osp.join(work_dir, 'config.py')
+    cfg.dump(cfg_path)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
     out = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), args.config,
-         '--work-dir', work_dir, '--cfg-options', *options], cwd=REPO,
-        env=env, capture_output=True, text=True)
+        [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg_path,
+         '--work-dir', work_dir], cwd=REPO, env=env, capture_output=True,
+        text=True)
     if out.returncode != 0:
         raise SystemExit(f'profile_small_run: the run failed:\n'
                          f'{out.stdout[-3000:]}\n{out.stderr[-3000:]}')
