@@ -28,7 +28,7 @@ from mte_mm.models.backbones import (extract_backbone, mmpretrain_vit_to_timm,
                                      plain_backbone_state)
 
 MTE_ARGS = ('num_aux_tokens', 'aux_attention', 'norm_intermediate',
-            'aux_init_std', 'use_mask_token')
+            'aux_init_std', 'use_mask_token', 'aux_patch_keep')
 # MoCoV3ViT's training-only switches: the export is a plain ViT
 TRAINING_ARGS = ('stop_grad_conv1', 'frozen_stages', 'norm_eval')
 ATOL = 1e-5

@@ -179,3 +179,33 @@ def test_slot_diagnostics_are_logged_and_match_the_tool(grid, labelled_folder,
                                           abs=1e-6), (name, metric)
     assert tool['ensemble_gain']['vs_global']['3'] == pytest.approx(
         diagnostics['ensemble_gain_vs_global_k3'], abs=1e-6)
+
+
+def test_two_processes_per_run_match_one_at_the_same_global_batch(
+        grid, labelled_folder, tmp_path):
+    """--procs-per-run 2 (tools/dist_train.sh, gloo) with half the batch per
+    process trains the same weights and reports the same numbers as the
+    single-process grid (batch 4)."""
+    import torch
+    work_dir, results = grid
+    args = grid_args(labelled_folder, tmp_path, arms=(['mte'], ),
+                     seeds=(0, ))
+    args[args.index('train_dataloader.batch_size=4')] = \
+        'train_dataloader.batch_size=2'
+    two = compare_methods.main(args + ['--procs-per-run', '2'])
+    run = tmp_path / 'mte' / 'seed0'
+    assert (run / 'data_fingerprints_rank1.txt').is_file()
+    assert len((run / 'data_fingerprints.txt').read_text().splitlines()) == 6
+    one, both = (torch.load(d / 'mte' / 'seed0' / 'epoch_1.pth',
+                            weights_only=False)['state_dict']
+                 for d in (work_dir, tmp_path))
+    assert one.keys() == both.keys()
+    for key in one:
+        torch.testing.assert_close(both[key], one[key], atol=1e-5, rtol=1e-4,
+                                   msg=key)
+    final = results['runs']['mte']['0']['curve'][-1]
+    final2 = two['runs']['mte']['0']['curve'][-1]
+    assert final2['knn'] == final['knn']
+    assert final2['diagnostics'].keys() == final['diagnostics'].keys()
+    for name, value in final['diagnostics'].items():
+        assert final2['diagnostics'][name] == pytest.approx(value, abs=1e-4)

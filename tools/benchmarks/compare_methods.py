@@ -35,13 +35,23 @@ baseline's.
 A finished run leaves ``result.json`` in its folder and is not redone; an
 unfinished one (a killed grid) is restarted from scratch, so every reported
 run is one uninterrupted training. ``--jobs J`` runs J trainings at a time,
-each with ``OMP_NUM_THREADS = cores // J``.
+each with ``OMP_NUM_THREADS = cores // (J * P)``.
+
+``--procs-per-run P`` (> 1) trains each run as a P-process job through
+``tools/dist_train.sh`` (torchrun; NCCL on GPUs, gloo on CPU). As in every
+mmengine run the config's ``train_dataloader.batch_size`` is per process, so
+the global batch is P times it: to compare with a single-process grid at the
+same global batch, divide it by P (``--common train_dataloader.batch_size=
+...``); the numbers are then the same. With CUDA, job slot j of ``--jobs``
+gets GPUs ``j*P .. j*P+P-1`` (``CUDA_VISIBLE_DEVICES``), so ``--jobs 2
+--procs-per-run 4`` fills an 8-GPU node.
 """
 import argparse
 import json
 import math
 import os
 import os.path as osp
+import queue
 import shlex
 import shutil
 import statistics
@@ -73,6 +83,10 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at a time (default 1)')
+    parser.add_argument('--procs-per-run', type=int, default=1,
+                        help='processes (GPUs) per training, through '
+                        'tools/dist_train.sh; batch_size is per process '
+                        '(default 1: tools/train.py)')
     parser.add_argument('--ks', type=int, nargs='+', default=[20],
                         help='kNN k values; the first is the headline')
     parser.add_argument('--eval-interval', type=int, default=1,
@@ -187,18 +201,64 @@ def check_arms(args):
 
 
 # -- running --------------------------------------------------------------
+def gpu_count():
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def run_dir(args, arm, seed):
     return osp.abspath(osp.join(args.work_dir, arm, f'seed{seed}'))
 
 
 def signature(args, options, seed):
-    return dict(config=osp.abspath(args.config), options=options, seed=seed,
-                epochs=args.epochs, data_root=osp.abspath(args.data_root),
-                ks=args.ks, eval_interval=args.eval_interval,
-                resize=args.resize, crop=args.crop)
+    sig = dict(config=osp.abspath(args.config), options=options, seed=seed,
+               epochs=args.epochs, data_root=osp.abspath(args.data_root),
+               ks=args.ks, eval_interval=args.eval_interval,
+               resize=args.resize, crop=args.crop)
+    if args.procs_per_run > 1:  # absent at 1: older single-process markers
+        sig['procs_per_run'] = args.procs_per_run  # stay valid
+    return sig
 
 
-def train_one(args, arm, options, seed, threads):
+def free_port():
+    """A TCP port free now for one run's torchrun rendezvous, below Linux's
+    ephemeral range (32768+), where an outgoing connection of a concurrent
+    job could take it before torchrun binds it."""
+    import random
+    import socket
+    for port in random.sample(range(20000, 32768), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError('compare_methods: no free port in 20000-32767')
+
+
+def train_command(args, cfg_path, folder):
+    """The command line of one run and its extra environment."""
+    if args.procs_per_run == 1:
+        return [sys.executable, osp.join(REPO, 'tools', 'train.py'),
+                cfg_path, '--work-dir', folder], {}
+    return ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path,
+            str(args.procs_per_run), '--work-dir', folder], dict(
+                PORT=str(free_port()), PYTHON=sys.executable)
+
+
+def merge_rank_fingerprints(folder, procs):
+    """One fingerprint file for a multi-process run: every rank's lines,
+    prefixed by its rank, so two runs compare as one file each."""
+    stem, ext = osp.splitext(FINGERPRINTS)
+    lines = []
+    for rank in range(procs):
+        lines += [f'rank{rank} {line}' for line in read_lines(
+            osp.join(folder, f'{stem}_rank{rank}{ext}'))]
+    with open(osp.join(folder, FINGERPRINTS), 'w') as f:
+        f.writelines(line + '\n' for line in lines)
+
+
+def train_one(args, arm, options, seed, threads, slots=None):
     folder = run_dir(args, arm, seed)
     done = osp.join(folder, 'result.json')
     if osp.isfile(done):
@@ -212,18 +272,28 @@ def train_one(args, arm, options, seed, threads):
     cfg = run_config(args, options, seed)
     cfg_path = osp.join(folder, 'config.py')
     cfg.dump(cfg_path)
+    command, extra_env = train_command(args, cfg_path, folder)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads))
+               MKL_NUM_THREADS=str(threads), **extra_env)
+    slot = slots.get() if slots is not None else None
+    if slot is not None and gpu_count() > 0:
+        first = slot * args.procs_per_run
+        env['CUDA_VISIBLE_DEVICES'] = ','.join(
+            str(i) for i in range(first, first + args.procs_per_run))
     start = time.time()
-    with open(osp.join(folder, 'train.log'), 'w') as log:
-        proc = subprocess.run(
-            [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg_path,
-             '--work-dir', folder], cwd=REPO, env=env, stdout=log,
-            stderr=subprocess.STDOUT)
+    try:
+        with open(osp.join(folder, 'train.log'), 'w') as log:
+            proc = subprocess.run(command, cwd=REPO, env=env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    finally:
+        if slot is not None:
+            slots.put(slot)
     seconds = time.time() - start
     if proc.returncode != 0:
         raise RuntimeError(f'{arm} seed {seed} failed (exit '
                            f'{proc.returncode}); see {folder}/train.log')
+    if args.procs_per_run > 1:
+        merge_rank_fingerprints(folder, args.procs_per_run)
     result = dict(signature=signature(args, options, seed),
                   curve=read_knn_curve(folder, args.eval_interval),
                   train_seconds=seconds,
@@ -510,15 +580,29 @@ def main(argv=None):
                          'multiple of --eval-interval')
     if len(set(args.seeds)) != len(args.seeds):
         raise SystemExit('compare_methods: --seeds has repeats')
+    if args.jobs < 1 or args.procs_per_run < 1:
+        raise SystemExit('compare_methods: --jobs and --procs-per-run must '
+                         'be >= 1')
+    gpus = gpu_count()
+    if gpus and args.jobs * args.procs_per_run > gpus:
+        raise SystemExit(f'compare_methods: --jobs {args.jobs} x '
+                         f'--procs-per-run {args.procs_per_run} needs '
+                         f'{args.jobs * args.procs_per_run} GPUs; '
+                         f'{gpus} visible')
     check_folder(args.data_root)
     arms = check_arms(args)
     os.makedirs(args.work_dir, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    threads = max(1, (os.cpu_count() or 1) //
+                  (args.jobs * args.procs_per_run))
     jobs = [(arm, seed) for seed in args.seeds for arm in arms]
     runs = {arm: {} for arm in arms}
+    slots = queue.Queue()  # job slots: which GPUs a running job may use
+    for slot in range(args.jobs):
+        slots.put(slot)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(train_one, args, arm, arms[arm], seed,
-                               threads): (arm, seed) for arm, seed in jobs}
+                               threads, slots): (arm, seed)
+                   for arm, seed in jobs}
         for future, (arm, seed) in futures.items():
             runs[arm][seed] = future.result()
             print(f'[compare_methods] {arm} seed {seed}: global kNN '

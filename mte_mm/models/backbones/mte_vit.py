@@ -64,6 +64,19 @@ class MTEVisionTransformer(VisionTransformer):
         global_attn_indices (Sequence[int]): Blocks that keep global
             attention when ``window_size > 0`` (ViTDet, 12 blocks:
             ``(2, 5, 8, 11)``). Defaults to ().
+        aux_patch_keep (float): Bagging of the auxiliary tokens (our
+            option; the paper does not describe one): at every gradient step
+            (training mode, gradients on: the student, never the no-grad
+            teacher nor inference) each auxiliary token of each image
+            attends, in every block, to its own random subset of
+            ``round(aux_patch_keep * P)`` patch tokens (at least one), the
+            global token and itself, so the ensemble members see different
+            evidence as in bagging. Drawn from the global torch generator
+            (which ``ExactResumeHook`` seeds per iteration). The global and
+            patch tokens are unaffected; the subsets cost one masked
+            attention call for the N auxiliary queries per block, also on
+            CUDA where the unbagged auxiliary path is mask-free. 1.0
+            (default): every patch, no draw.
         **kwargs: Arguments of :class:`mmpretrain.models.VisionTransformer`
             (``arch``, ``img_size``, ``patch_size``, ``out_type``, ...).
             ``with_cls_token`` must stay True (the global token).
@@ -78,6 +91,7 @@ class MTEVisionTransformer(VisionTransformer):
                  window_size: int = 0,
                  global_attn_indices: Sequence[int] = (),
                  use_mask_token: bool = False,
+                 aux_patch_keep: float = 1.0,
                  **kwargs):
         if not kwargs.get('with_cls_token', True):
             raise ValueError('MTEVisionTransformer needs with_cls_token=True '
@@ -98,10 +112,17 @@ class MTEVisionTransformer(VisionTransformer):
         if num_aux_tokens < 0:
             raise ValueError('num_aux_tokens must be >= 0, got '
                              f'{num_aux_tokens}')
+        if not 0 < aux_patch_keep <= 1:
+            raise ValueError('aux_patch_keep must be in (0, 1], got '
+                             f'{aux_patch_keep}')
+        if aux_patch_keep < 1 and aux_attention != 'one_way':
+            raise ValueError("aux_patch_keep < 1 needs aux_attention="
+                             "'one_way'")
         super().__init__(*args, **kwargs)
         self.num_aux_tokens = num_aux_tokens
         self.aux_attention = aux_attention
         self.aux_init_std = aux_init_std
+        self.aux_patch_keep = aux_patch_keep
         self.norm_intermediate = norm_intermediate
         self.window_size, self.global_attn_indices = self._check_windows(
             window_size, global_attn_indices)
@@ -162,10 +183,29 @@ class MTEVisionTransformer(VisionTransformer):
                 self.drop_after_pos(self.aux_tokens.expand(batch, -1, -1)))
         return x, aux, patch_resolution
 
+    def draw_aux_keys(self, x: Tensor, num_aux: int) -> Optional[Tensor]:
+        """The bags of ``aux_patch_keep``: ``(B, N, L)`` bool over the main
+        tokens ``x`` (``(B, L, C)``; the global token always kept), or None
+        when every auxiliary token sees every patch."""
+        if self.aux_patch_keep >= 1 or num_aux == 0 or not (
+                self.training and torch.is_grad_enabled()):
+            return None
+        batch, num_main = x.shape[:2]
+        num_patches = num_main - self.num_extra_tokens
+        keep = max(1, round(self.aux_patch_keep * num_patches))
+        order = torch.rand(batch, num_aux, num_patches,
+                           device=x.device).argsort(dim=-1)
+        bag = torch.zeros(batch, num_aux, num_patches, dtype=torch.bool,
+                          device=x.device).scatter_(-1, order[..., :keep],
+                                                    True)
+        extra = bag.new_ones(batch, num_aux, self.num_extra_tokens)
+        return torch.cat([extra, bag], dim=-1)
+
     def _run_blocks(self, x: Tensor, aux: Optional[Tensor],
                     hw: Tuple[int, int], collect: bool):
         """Run every block; ``aux=None`` skips the auxiliary path."""
-        block = one_way_block if self.aux_attention == 'one_way' else full_block
+        aux_keys = None if aux is None else self.draw_aux_keys(
+            x, aux.shape[1])
         outs = []
         last = len(self.layers) - 1
         if aux is not None and self.window_size:
@@ -180,8 +220,10 @@ class MTEVisionTransformer(VisionTransformer):
                                  self.num_extra_tokens)
             elif aux is None:
                 x = layer(x)
+            elif self.aux_attention == 'one_way':
+                x, aux = one_way_block(layer, x, aux, aux_keys)
             else:
-                x, aux = block(layer, x, aux)
+                x, aux = full_block(layer, x, aux)
             if i == last and self.final_norm:
                 x = self.ln1(x)
                 aux = None if aux is None else self.ln1(aux)

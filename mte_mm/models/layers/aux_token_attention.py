@@ -11,7 +11,9 @@ its own key by log-sum-exp (:func:`aux_attention`), so no call of
 ``F.scaled_dot_product_attention`` has a mask and fused (flash) kernels
 apply; on CPU, where it measured faster, and with attention dropout, the
 auxiliary queries use a small ``N x (L+N)`` additive mask
-(:func:`aux_key_mask`).
+(:func:`aux_key_mask`). With per-image key subsets (``aux_keys``: bagged
+auxiliary tokens, :class:`MTEVisionTransformer`'s ``aux_patch_keep``) the
+auxiliary queries always take the masked call; the main path is unchanged.
 The token-wise parts of the
 block (norms, qkv and output projections, FFN) run once on all ``L + N``
 tokens: separate calls for the ``N`` auxiliary tokens read every weight
@@ -40,9 +42,22 @@ def aux_key_mask(num_main: int, num_aux: int, like: Tensor) -> Tensor:
                                                        float('-inf'))
 
 
+def aux_subset_mask(aux_keys: Tensor, like: Tensor) -> Tensor:
+    """Additive mask ``(B, 1, N, L + N)`` from ``aux_keys`` ``(B, N, L)``
+    (True: auxiliary query n of image b may attend to main key l): those
+    main keys and the query's own key."""
+    batch, num_aux, _ = aux_keys.shape
+    own = torch.eye(num_aux, dtype=torch.bool, device=aux_keys.device)
+    allowed = torch.cat([aux_keys, own.expand(batch, -1, -1)], dim=2)
+    return torch.zeros(allowed.shape, dtype=like.dtype,
+                       device=like.device).masked_fill(
+                           ~allowed, float('-inf'))[:, None]
+
+
 def aux_attention(q_aux: Tensor, k: Tensor, v: Tensor, num_main: int,
                   dropout_p: float = 0.,
-                  mask_free: Optional[bool] = None) -> Tensor:
+                  mask_free: Optional[bool] = None,
+                  aux_keys: Optional[Tensor] = None) -> Tensor:
     """Attention of each auxiliary query over the main keys and its own key,
     without a mask.
 
@@ -66,10 +81,17 @@ def aux_attention(q_aux: Tensor, k: Tensor, v: Tensor, num_main: int,
         num_main (int): ``L``.
         dropout_p (float): Attention dropout.
         mask_free (bool, optional): Force one path.
+        aux_keys (Tensor, optional): ``(B, N, L)`` bool: the main keys each
+            auxiliary query may attend to (all when None). Given, the masked
+            call runs (:func:`aux_subset_mask`).
 
     Returns:
         Tensor: ``(B, H, N, D)``.
     """
+    if aux_keys is not None:
+        return F.scaled_dot_product_attention(
+            q_aux, k, v, attn_mask=aux_subset_mask(aux_keys, q_aux),
+            dropout_p=dropout_p)
     if mask_free is None:
         mask_free = q_aux.is_cuda
     if dropout_p > 0 or not mask_free:
@@ -105,7 +127,8 @@ def merge_heads(x: Tensor) -> Tensor:
 
 
 def one_way_block(layer: TransformerEncoderLayer, x_main: Tensor,
-                  x_aux: Tensor) -> Tuple[Tensor, Tensor]:
+                  x_aux: Tensor, aux_keys: Optional[Tensor] = None
+                  ) -> Tuple[Tensor, Tensor]:
     """Run an mmpretrain ``TransformerEncoderLayer`` with one-way auxiliary
     attention.
 
@@ -114,6 +137,9 @@ def one_way_block(layer: TransformerEncoderLayer, x_main: Tensor,
             main and auxiliary tokens).
         x_main (Tensor): ``(B, L, C)`` global + patch tokens.
         x_aux (Tensor): ``(B, N, C)`` auxiliary tokens, ``N`` may be 0.
+        aux_keys (Tensor, optional): ``(B, N, L)`` bool: the main tokens
+            each auxiliary token may attend to (besides itself); all when
+            None. The main tokens are unaffected.
 
     Returns:
         tuple[Tensor, Tensor]: The updated main and auxiliary tokens.
@@ -133,7 +159,8 @@ def one_way_block(layer: TransformerEncoderLayer, x_main: Tensor,
         q[:, :, :num_main], k[:, :, :num_main], v[:, :, :num_main],
         dropout_p=dropout_p)
     # Auxiliary path: keys/values of main tokens + each token's own.
-    out_aux = aux_attention(q[:, :, num_main:], k, v, num_main, dropout_p)
+    out_aux = aux_attention(q[:, :, num_main:], k, v, num_main, dropout_p,
+                            aux_keys=aux_keys)
     # drop-path draws one mask per image, shared by its main and auxiliary
     # tokens (they are tokens of one sample, as in a plain ViT block)
     x = finish_block(layer, x, torch.cat([out_main, out_aux], dim=2))

@@ -236,3 +236,75 @@ def test_mask_errors_name_the_problem():
     with pytest.raises(ValueError, match='2 images x 16 patches'):
         build(use_mask_token=True).forward_tokens(
             x, mask=torch.zeros(2, 9, dtype=torch.bool))
+
+
+def bagged_reference(model: MTEVisionTransformer, x, aux_keys):
+    """One-way attention over [g, a, z] with a dense per-image mask in which
+    auxiliary token n of image b sees only the main tokens
+    ``aux_keys[b, n]`` (and itself)."""
+    n_aux = model.num_aux_tokens
+    main, aux, _ = model._embed(x)
+    num_main = main.shape[1]
+    seq = torch.cat([main, aux], dim=1)  # main first here
+    length = seq.shape[1]
+    allowed = torch.zeros(x.shape[0], length, length, dtype=torch.bool)
+    allowed[:, :num_main, :num_main] = True
+    for n in range(n_aux):
+        allowed[:, num_main + n, :num_main] = aux_keys[:, n]
+        allowed[:, num_main + n, num_main + n] = True
+    for layer in model.layers:
+        attn = layer.attn
+        h = layer.ln1(seq)
+        b, t, c = h.shape
+        q, k, v = attn.qkv(h).reshape(b, t, 3, attn.num_heads,
+                                      -1).permute(2, 0, 3, 1, 4)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        scores = scores.masked_fill(~allowed[:, None], float('-inf'))
+        seq = seq + attn.proj(
+            (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, c))
+        seq = layer.ffn(layer.ln2(seq), identity=seq)
+    seq = model.ln1(seq)
+    return seq[:, 0], seq[:, num_main:], seq[:, 1:num_main]
+
+
+def test_bagged_aux_tokens_see_their_own_patch_subsets():
+    torch.manual_seed(0)
+    mte = build(num_aux_tokens=3, aux_patch_keep=0.5)
+    mte.train()
+    drawn = []
+    draw = mte.draw_aux_keys
+    mte.draw_aux_keys = lambda x, n: drawn.append(draw(x, n)) or drawn[-1]
+    x = torch.randn(2, 3, 32, 32)  # 16 patches: 8 kept per token
+    tokens = mte.forward_tokens(x)
+    keys = drawn[-1]
+    assert keys.shape == (2, 3, 17) and keys[..., 0].all()  # global kept
+    assert (keys[..., 1:].sum(-1) == 8).all()
+    assert not (keys[:, 0] == keys[:, 1]).all()  # a subset per token
+    g, a, z = bagged_reference(mte, x, keys)
+    torch.testing.assert_close(tokens['x_norm_auxtokens'], a)
+    # the main path is a plain ViT's, bags or not
+    plain = plain_copy(mte, out_type='raw')
+    torch.testing.assert_close(tokens['x_norm_clstoken'], g)
+    torch.testing.assert_close(tokens['x_norm_clstoken'], plain(x)[0][:, 0])
+    torch.testing.assert_close(tokens['x_norm_patchtokens'],
+                               plain(x)[0][:, 1:])
+    mte.forward_tokens(x)
+    assert not torch.equal(drawn[-1], keys)  # new bags every step
+    # no bags without gradients (the teacher) or in eval mode: all patches
+    full = build(num_aux_tokens=3)
+    full.load_state_dict(mte.state_dict())
+    for mode, grad in ((True, False), (False, True)):
+        mte.train(mode)
+        full.train(mode)
+        count = len(drawn)
+        with torch.set_grad_enabled(grad):
+            torch.testing.assert_close(
+                mte.forward_tokens(x)['x_norm_auxtokens'],
+                full.forward_tokens(x)['x_norm_auxtokens'])
+        assert drawn[count:] == [None]
+    assert full.draw_aux_keys(torch.zeros(2, 17, 32), 3) is None
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match='aux_patch_keep'):
+            build(num_aux_tokens=3, aux_patch_keep=bad)
+    with pytest.raises(ValueError, match="aux_patch_keep < 1 needs"):
+        build(num_aux_tokens=3, aux_patch_keep=0.5, aux_attention='full')
