@@ -9,10 +9,14 @@
 # DINO's recipe except: lr 5e-4 per 64 images (1e-3 at the default batch of
 # 128; DINO's 5e-4 per 256 learns too slowly in a few epochs), 2 warm-up
 # epochs, 20 epochs. kNN at the training resolution: KNNEvalHook / knn_eval
-# with resize=32, crop=32.
+# with resize=32, crop=32. Data: the fast multi-crop pipeline (photometric
+# augmentation batched in the data preprocessor), DINO's distribution; the
+# per-image one is '../_base_/datasets/folder_dino_multicrop_small.py'. On
+# a machine with fewer cores than runs x (1 + workers), num_workers=0 is
+# faster (tools/benchmarks/profile_small_run.py).
 _base_ = [
     '../_base_/models/mte_dino_vit_s16.py',
-    '../_base_/datasets/folder_dino_multicrop_small.py',
+    '../_base_/datasets/folder_dino_multicrop_small_fast.py',
     '../_base_/schedules/dino_adamw_100e.py',
     '../_base_/default_runtime.py',
 ]

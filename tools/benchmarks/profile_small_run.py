@@ -11,13 +11,22 @@ The first iteration of each run (worker start-up, allocation) is left out of
 the means. Settings run in interleaved rounds (A, B, A, B, ...) so drift of
 the machine hits all alike; the best round of each is reported.
 
+``--concurrent J`` runs J copies of each setting at once, each with
+``OMP_NUM_THREADS = cores // J``, as ``compare_methods.py --jobs J`` runs a
+grid: the rate that decides how long a study takes (the copies' mean is
+reported).
+
     python tools/benchmarks/profile_small_run.py configs/small/mte_dino_small.py \\
         --data-root ../shared/data/tiny-imagenet-10 --resize 32 --crop 32 \\
         --setting today SOME.KEY=VALUE ... --setting fast [--rounds 2] \\
-        [--epochs 1] [--eval-interval 2] [--threads 2]
+        [--epochs 1] [--eval-interval 2] [--threads 2] [--concurrent 2]
 
 A setting is a name and ``--cfg-options``-style overrides (none: the config
-as is). The ratio column is each setting's epochs per minute over the first
+as is); ``config=PATH`` among them runs that config instead of CONFIG,
+and ``repo=PATH`` runs the ``tools/train.py`` and ``mte_mm`` of another
+checkout (e.g. a ``git worktree`` of an earlier commit: code versions side
+by side).
+The ratio column is each setting's epochs per minute over the first
 setting's.
 """
 import argparse
@@ -45,8 +54,12 @@ def parse_args(argv=None):
                         help='epochs per kNN evaluation in the epochs-per-'
                         'minute estimate (default 2)')
     parser.add_argument('--rounds', type=int, default=1)
-    parser.add_argument('--threads', type=int, default=os.cpu_count() or 1,
-                        help='OMP_NUM_THREADS of each run')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='OMP_NUM_THREADS of each run (default: cores '
+                        '// concurrent)')
+    parser.add_argument('--concurrent', type=int, default=1,
+                        help='copies of each setting run at once (the '
+                        'study\'s --jobs; default 1)')
     parser.add_argument('--resize', type=int, default=32)
     parser.add_argument('--crop', type=int, default=32)
     parser.add_argument('--ks', type=int, nargs='+', default=[20])
@@ -57,7 +70,16 @@ def run_once(args, overrides, work_dir):
     """One training run; returns its per-iteration records and the kNN
     evaluation time."""
     from mmengine.config import Config, DictAction
-    cfg = Config.fromfile(args.config)
+    config, repo = args.config, REPO
+    for pair in overrides:
+        if pair.startswith('config='):
+            config = pair.split('=', 1)[1]
+        elif pair.startswith('repo='):
+            repo = osp.abspath(pair.split('=', 1)[1])
+            config = osp.join(repo, osp.relpath(osp.abspath(config), REPO))
+    overrides = [p for p in overrides
+                 if not p.startswith(('config=', 'repo='))]
+    cfg = Config.fromfile(config)
     options = {
         'train_dataloader.dataset.data_root': osp.abspath(args.data_root),
         'train_cfg.max_epochs': args.epochs,
@@ -75,10 +97,12 @@ def run_once(args, overrides, work_dir):
     cfg_path = osp.join(work_dir, 'config.py')
     cfg.dump(cfg_path)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads))
+               MKL_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join(
+                   [repo] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     out = subprocess.run(
-        [sys.executable, osp.join(REPO, 'tools', 'train.py'), cfg_path,
-         '--work-dir', work_dir], cwd=REPO, env=env, capture_output=True,
+        [sys.executable, osp.join(repo, 'tools', 'train.py'), cfg_path,
+         '--work-dir', work_dir], cwd=repo, env=env, capture_output=True,
         text=True)
     if out.returncode != 0:
         raise SystemExit(f'profile_small_run: the run failed:\n'
@@ -104,14 +128,29 @@ def summary(args, iters, knn_seconds):
                 epochs_per_minute=60.0 / epoch_seconds)
 
 
+def run_copies(args, overrides):
+    """``--concurrent`` copies of one setting at once; their mean."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_):
+        with tempfile.TemporaryDirectory() as work_dir:
+            return summary(args, *run_once(args, overrides, work_dir))
+
+    with ThreadPoolExecutor(args.concurrent) as pool:
+        results = list(pool.map(one, range(args.concurrent)))
+    return {key: statistics.mean(r[key] for r in results)
+            for key in results[0]}
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.threads is None:
+        args.threads = max(1, (os.cpu_count() or 1) // args.concurrent)
     settings = args.setting or [['config']]
     best = {}
     for round_ in range(args.rounds):
         for name, *overrides in settings:
-            with tempfile.TemporaryDirectory() as work_dir:
-                result = summary(args, *run_once(args, overrides, work_dir))
+            result = run_copies(args, overrides)
             print(f'[round {round_}] {name}: ' + ', '.join(
                 f'{k} {v:.3f}' for k, v in result.items()), flush=True)
             if name not in best or result['epochs_per_minute'] > \

@@ -117,7 +117,9 @@ def split_heads(qkv: Tensor, num_heads: int) -> Tuple[Tensor, Tensor, Tensor]:
     """``(B, L, 3C)`` qkv projections -> q, k, v of shape ``(B, H, L, C/H)``."""
     batch, length, _ = qkv.shape
     qkv = qkv.reshape(batch, length, 3, num_heads, -1).permute(2, 0, 3, 1, 4)
-    return qkv[0], qkv[1], qkv[2]
+    # unbind, not qkv[i]: each index's backward zero-fills a full-size
+    # gradient buffer (three of them per block), unbind's stacks the three
+    return qkv.unbind(0)
 
 
 def merge_heads(x: Tensor) -> Tensor:
