@@ -209,3 +209,23 @@ def test_two_processes_per_run_match_one_at_the_same_global_batch(
     assert final2['diagnostics'].keys() == final['diagnostics'].keys()
     for name, value in final['diagnostics'].items():
         assert final2['diagnostics'][name] == pytest.approx(value, abs=1e-4)
+
+
+def test_amp_and_processes_reach_the_command_and_the_run_signature(
+        labelled_folder, tmp_path):
+    args = compare_methods.parse_args(
+        grid_args(labelled_folder, tmp_path) + ['--amp', '--procs-per-run',
+                                                '2'])
+    command, env = compare_methods.train_command(args, 'cfg.py', 'out')
+    assert command == ['bash', str(REPO / 'tools' / 'dist_train.sh'),
+                       'cfg.py', '2', '--work-dir', 'out', '--amp']
+    assert 20000 <= int(env['PORT']) < 32768
+    signature = compare_methods.signature(args, {}, 0)
+    assert signature['amp'] is True and signature['procs_per_run'] == 2
+    # at the defaults the signature is what older run markers hold
+    plain = compare_methods.parse_args(grid_args(labelled_folder, tmp_path))
+    assert compare_methods.train_command(plain, 'cfg.py', 'out') == (
+        [sys.executable, str(REPO / 'tools' / 'train.py'), 'cfg.py',
+         '--work-dir', 'out'], {})
+    assert not {'amp', 'procs_per_run'} & set(
+        compare_methods.signature(plain, {}, 0))

@@ -83,6 +83,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at a time (default 1)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (tools/train.py --amp)')
     parser.add_argument('--procs-per-run', type=int, default=1,
                         help='processes (GPUs) per training, through '
                         'tools/dist_train.sh; batch_size is per process '
@@ -215,8 +217,11 @@ def signature(args, options, seed):
                epochs=args.epochs, data_root=osp.abspath(args.data_root),
                ks=args.ks, eval_interval=args.eval_interval,
                resize=args.resize, crop=args.crop)
-    if args.procs_per_run > 1:  # absent at 1: older single-process markers
-        sig['procs_per_run'] = args.procs_per_run  # stay valid
+    # absent at their defaults, so that older markers stay valid
+    if args.procs_per_run > 1:
+        sig['procs_per_run'] = args.procs_per_run
+    if args.amp:
+        sig['amp'] = True
     return sig
 
 
@@ -238,11 +243,12 @@ def free_port():
 
 def train_command(args, cfg_path, folder):
     """The command line of one run and its extra environment."""
+    extra = ['--amp'] if args.amp else []
     if args.procs_per_run == 1:
         return [sys.executable, osp.join(REPO, 'tools', 'train.py'),
-                cfg_path, '--work-dir', folder], {}
+                cfg_path, '--work-dir', folder, *extra], {}
     return ['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg_path,
-            str(args.procs_per_run), '--work-dir', folder], dict(
+            str(args.procs_per_run), '--work-dir', folder, *extra], dict(
                 PORT=str(free_port()), PYTHON=sys.executable)
 
 
