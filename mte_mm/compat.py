@@ -32,7 +32,6 @@ tested in ``tests/test_compat.py`` by a test that fails without it.
    the target: readers see the old file or the complete new one.
 """
 import importlib.util
-import os
 import os.path as osp
 from importlib import metadata
 from pathlib import Path
@@ -210,20 +209,9 @@ def patch_adjust_hue() -> bool:
 
 def _atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
                   encoding: str = 'utf-8') -> None:
-    filepath = os.fspath(filepath)
-    folder = osp.dirname(osp.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, f'.{osp.basename(filepath)}.tmp.{os.getpid()}')
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data.encode(encoding) if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    # imported here: this module is imported before the rest of the package
+    from .utils.atomic import atomic_write
+    atomic_write(filepath, data, encoding)
 
 
 class AtomicLocalBackend(LocalBackend):

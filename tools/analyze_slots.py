@@ -15,8 +15,6 @@ kNN minus the global token's, and minus its members' mean). ``--out``
 writes everything as JSON (atomically).
 """
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 
@@ -30,6 +28,7 @@ from mte_mm.evaluation import (build_knn_datasets, format_diagnostics,
                                format_knn_table, knn_diagnostics,
                                slot_diagnostics)
 from mte_mm.utils import DataRootError, check_knn_root, load_config
+from mte_mm.utils.atomic import atomic_json
 
 
 def parse_args(argv=None):
@@ -96,10 +95,7 @@ def main(argv=None):
                            for vs, per_k in
                            diagnostics['ensemble_gain'].items()},
             ensemble_members=list(model.ensemble_kinds))
-        tmp = f'{args.out}.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(record, f, indent=2)
-        os.replace(tmp, args.out)  # atomic
+        atomic_json(args.out, record)
     return knn, diagnostics
 
 

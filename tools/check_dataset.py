@@ -15,6 +15,7 @@ import sys
 import time
 
 from mte_mm.datasets.image_check import decode_image
+from mte_mm.utils.atomic import atomic_write
 from mte_mm.utils.data_check import IMAGE_EXTENSIONS
 
 
@@ -75,10 +76,7 @@ def main(argv=None):
     print(f'checked {len(files)} images in {time.time() - start:.1f} s with '
           f'{args.workers} processes: {len(bad)} unreadable')
     if args.out:
-        tmp = f'{args.out}.tmp'
-        with open(tmp, 'w') as f:
-            f.writelines(f'{path}\n' for path, _ in bad)
-        os.replace(tmp, args.out)
+        atomic_write(args.out, ''.join(f'{path}\n' for path, _ in bad))
     return 1 if bad else 0
 
 

@@ -13,8 +13,6 @@ bank stays sharded over the processes (each keeps its 1 / world_size of the
 train features), and every process prints its bank size and peak memory.
 """
 import argparse
-import json
-import os
 import os.path as osp
 import resource
 import sys
@@ -28,6 +26,7 @@ from mmpretrain.registry import MODELS
 
 from mte_mm.evaluation import (build_knn_datasets, format_knn_table,
                                knn_diagnostics)
+from mte_mm.utils.atomic import atomic_json
 from mte_mm.utils import (DataRootError, add_launch_args,
                           check_dataset_config, check_knn_root,
                           destroy_distributed, exit_after_cpu_distributed,
@@ -122,11 +121,8 @@ def main(argv=None):
               f'{len(val_set)} val images')
         print(format_knn_table(results))
         if args.out:
-            tmp = f'{args.out}.tmp'
-            with open(tmp, 'w') as f:
-                json.dump({name: {str(k): v for k, v in accs.items()}
-                           for name, accs in results.items()}, f, indent=2)
-            os.replace(tmp, args.out)  # atomic
+            atomic_json(args.out, {name: {str(k): v for k, v in accs.items()}
+                                   for name, accs in results.items()})
     return results
 
 

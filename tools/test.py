@@ -4,7 +4,6 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [...]
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -64,10 +63,11 @@ def main(argv=None):
         metrics, rank = test(cfg)
         if args.out and rank == 0:
             from mmengine.fileio import dump
-            tmp = f'{args.out}.tmp'
-            dump(metrics, tmp,
-                 file_format=osp.splitext(args.out)[1][1:] or 'json')
-            os.replace(tmp, args.out)  # atomic: no half-written metrics file
+
+            from mte_mm.utils.atomic import atomic_path
+            with atomic_path(args.out) as tmp:
+                dump(metrics, tmp,
+                     file_format=osp.splitext(args.out)[1][1:] or 'json')
     finally:
         destroy_distributed()
     return metrics

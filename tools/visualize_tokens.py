@@ -7,9 +7,7 @@ a single-row PNG grid (written atomically).
         [--source teacher|student] [--panel 224]
 """
 import argparse
-import os
 import os.path as osp
-import tempfile
 
 import mte_mm  # noqa: F401  (compat shims + registries)
 import numpy as np
@@ -20,6 +18,8 @@ from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from PIL import Image, ImageDraw
 
+from mte_mm.models.utils.slot_layout import SlotLayout
+from mte_mm.utils.atomic import atomic_path
 
 LABEL_HEIGHT = 16
 
@@ -59,9 +59,9 @@ def token_maps(cfg: Config, checkpoint: str, image_path: str,
     x = (torch.from_numpy(np.asarray(resized, np.float32)).permute(2, 0, 1)
          - mean) / std
     maps = model.token_maps(x[None], source)
-    panels = [('global', maps['global_map'][0])]
-    panels += [(f'aux_{i}', m) for i, m in enumerate(maps['aux'][0])]
-    panels += [(f'pooled_{i}', m) for i, m in enumerate(maps['pooled'][0])]
+    layout = SlotLayout(maps['aux'].shape[1], maps['pooled'].shape[1])
+    panels = list(zip(layout.names, [maps['global_map'][0], *maps['aux'][0],
+                                     *maps['pooled'][0]]))
     return image, panels, maps['patch_resolution']
 
 
@@ -94,16 +94,8 @@ def main(argv=None):
     image, panels, hw = token_maps(cfg, args.checkpoint, args.image,
                                    args.source)
     grid = render(image, panels, hw, args.panel)
-    out_dir = osp.dirname(osp.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.png')
-    os.close(fd)
-    try:
+    with atomic_path(args.out) as tmp:
         grid.save(tmp, format='PNG')
-        os.replace(tmp, args.out)  # atomic
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
     print(f'{len(panels)} panels ({", ".join(n for n, _ in panels)}) -> '
           f'{args.out}')
 

@@ -9,6 +9,8 @@ from mmengine.dist import all_gather, get_dist_info
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..models.utils.slot_layout import SlotLayout
+
 
 def token_features(tokens: Dict[str, Tensor], with_aux: bool,
                    ensemble: Sequence[str] = ('aux', 'pooled')
@@ -17,18 +19,15 @@ def token_features(tokens: Dict[str, Tensor], with_aux: bool,
     ``aux_{n}``, ``pooled_{k}`` and ``ensemble``: the mean of the
     L2-normalised features of the ``ensemble`` kinds (the model's distilled
     ensemble, ``model.ensemble_kinds``)."""
-    feats = {'global': tokens['x_norm_clstoken']}
     if not with_aux:
-        return feats
-    members = []
-    for kind, key in (('aux', 'x_norm_auxtokens'),
-                      ('pooled', 'x_norm_pooledtokens')):
-        for i in range(tokens[key].shape[1]):
-            feats[f'{kind}_{i}'] = tokens[key][:, i]
-            if kind in ensemble:
-                members.append(F.normalize(tokens[key][:, i], dim=-1))
-    if members:
-        feats['ensemble'] = torch.stack(members).mean(0)
+        return {'global': tokens['x_norm_clstoken']}
+    aux, pooled = tokens['x_norm_auxtokens'], tokens['x_norm_pooledtokens']
+    layout = SlotLayout(aux.shape[1], pooled.shape[1])
+    slots = torch.cat([tokens['x_norm_clstoken'][:, None], aux, pooled], 1)
+    feats = {name: slots[:, i] for i, name in enumerate(layout.names)}
+    members = slots[:, layout.indices(ensemble)]
+    if members.shape[1]:
+        feats['ensemble'] = F.normalize(members, dim=-1).mean(1)
     return feats
 
 

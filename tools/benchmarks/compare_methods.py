@@ -305,10 +305,8 @@ def train_one(args, arm, options, seed, threads, slots=None):
                   train_seconds=seconds,
                   fingerprints=osp.join(folder, FINGERPRINTS))
     result['final'] = result['curve'][-1]['knn']
-    tmp = done + '.tmp'
-    with open(tmp, 'w') as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, done)  # the marker appears only when complete
+    from mte_mm.utils.atomic import atomic_json
+    atomic_json(done, result, indent=1)  # the marker appears when complete
     return result
 
 

@@ -14,6 +14,7 @@ from ...registry import MODELS
 from ..layers.aux_token_attention import full_block, one_way_block
 from ..layers.window_attention import window_block
 from ..utils.mte_rng import mte_only_rng
+from .convert import MTE_ONLY_KEYS
 
 AUX_ATTENTION_MODES = ('one_way', 'full')
 
@@ -331,5 +332,4 @@ class MTEVisionTransformer(VisionTransformer):
 
     def mte_state_keys(self) -> List[str]:
         """State-dict keys that a plain ViT does not have."""
-        return [k for k in self.state_dict()
-                if k in ('aux_tokens', 'mask_token')]
+        return [k for k in self.state_dict() if MTE_ONLY_KEYS.match(k)]

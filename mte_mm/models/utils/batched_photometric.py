@@ -11,7 +11,6 @@ operation and approximates the Gaussian by box blurs, so the two agree to
 rounding, not bit for bit (``tests/test_models/test_utils/
 test_batched_photometric.py`` states the tolerances).
 """
-import math
 
 import torch
 import torch.nn.functional as F

@@ -1,0 +1,44 @@
+"""mte_mm.utils.atomic: the one all-or-nothing write helper."""
+import json
+
+import pytest
+import torch
+
+from mte_mm.utils.atomic import (atomic_json, atomic_path, atomic_torch_save,
+                                 atomic_write)
+
+from ..conftest import REPO
+
+
+def test_writes_replace_the_file_and_leave_no_temporary(tmp_path):
+    target = tmp_path / 'sub' / 'out.json'  # the folder is made
+    atomic_json(target, {'a': 1})
+    assert json.loads(target.read_text()) == {'a': 1}
+    atomic_write(target, b'\x00\x01')
+    assert target.read_bytes() == b'\x00\x01'
+    atomic_torch_save({'w': torch.arange(3)}, tmp_path / 'c.pth')
+    assert torch.equal(torch.load(tmp_path / 'c.pth')['w'], torch.arange(3))
+    assert sorted(p.name for p in tmp_path.rglob('*')) == [
+        'c.pth', 'out.json', 'sub']
+
+
+def test_a_failed_write_keeps_the_old_file(tmp_path):
+    target = tmp_path / 'figure.png'
+    target.write_bytes(b'old')
+    with pytest.raises(RuntimeError, match='killed'):
+        with atomic_path(target) as tmp:
+            assert tmp.endswith('.png')  # writers that go by the suffix
+            with open(tmp, 'wb') as f:
+                f.write(b'half')
+            raise RuntimeError('killed mid-write')
+    assert target.read_bytes() == b'old'
+    assert [p.name for p in tmp_path.iterdir()] == ['figure.png']
+
+
+def test_every_replace_goes_through_the_helper():
+    """No tool or module writes its own temporary-then-rename."""
+    offenders = [str(p.relative_to(REPO)) for folder in ('mte_mm', 'tools')
+                 for p in (REPO / folder).rglob('*.py')
+                 if 'os.replace(' in p.read_text()
+                 and p.name != 'atomic.py']
+    assert offenders == []
