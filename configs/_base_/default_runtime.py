@@ -16,6 +16,9 @@ default_hooks = dict(
     # and SeedPerSample in the data config): a resumed run equals the
     # uninterrupted one
     exact_resume=dict(type='ExactResumeHook'),
+    # DINO / iBOT's frozen first-epoch last layer: no update, no decay, no
+    # optimizer state, as the official code
+    frozen_params=dict(type='FrozenParamsHook'),
 )
 env_cfg = dict(
     cudnn_benchmark=False,

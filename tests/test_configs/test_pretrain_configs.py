@@ -44,6 +44,9 @@ def test_pretrain_three_iterations_then_resume(config, loss_keys,
     # the teacher moved away from its first copy but is not the student
     assert not torch.equal(state['teacher.module.backbone.cls_token'],
                            state['backbone.cls_token'])
+    # FrozenParamsHook: in the frozen first epoch the last layer's weight_v
+    # (weight_g is fixed: norm_last_layer) has no optimizer state yet
+    frozen_epoch_states = len(ckpt['optimizer']['state'])
 
     resumed_dir = tmp_path / 'resumed'
     proc = run_tool(['tools/train.py', config, '--work-dir', resumed_dir,
@@ -57,6 +60,8 @@ def test_pretrain_three_iterations_then_resume(config, loss_keys,
     assert int(resumed['state_dict']['teacher.steps']) == 6
     # the DINO centre buffers (the head's state) travel with the checkpoint
     assert 'head.center' in resumed['state_dict']
+    # ... and it trains from the second epoch on
+    assert len(resumed['optimizer']['state']) == frozen_epoch_states + 1
 
 
 def test_mte_dino_two_cpu_processes(image_folder, tmp_path):

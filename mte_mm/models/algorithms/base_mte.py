@@ -124,6 +124,12 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                 teacher[name].copy_(param)
 
     # -- shared steps ------------------------------------------------------
+    def frozen_parameters(self) -> list:
+        """Parameters frozen at this point of training, which
+        :class:`FrozenParamsHook` keeps out of the optimizer step. None by
+        default."""
+        return []
+
     @staticmethod
     def current_epoch() -> int:
         return MessageHub.get_current_instance().get_info('epoch') or 0

@@ -1,9 +1,11 @@
 """Multi-Token Enhancing on DINO (MTE, Li et al., arXiv 2411.15787; DINO,
 Caron et al., ICCV 2021). With no auxiliary or pooled token and no
 distillation this is exactly DINO, our baseline."""
+import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
@@ -67,6 +69,29 @@ class MTEDINO(BaseMTESelfSupervisor):
         self.num_global_views = num_global_views
         self.freeze_last_layer_epochs = freeze_last_layer_epochs
 
+    def frozen_parameters(self) -> list:
+        """The projector's last layer during the first
+        ``freeze_last_layer_epochs`` epochs (DINO)."""
+        if self.current_epoch() < self.freeze_last_layer_epochs:
+            return self.neck.last_layer_parameters()
+        return []
+
+    def freeze_last_layer(self, epoch: int) -> None:
+        """Zero the last layer's gradients in this step's backward while it
+        is frozen (:meth:`frozen_parameters`; :class:`FrozenParamsHook`
+        then removes them before the optimizer step)."""
+        frozen = epoch < self.freeze_last_layer_epochs
+        self.neck.freeze_last_layer(frozen)
+        if frozen and not getattr(self, 'frozen_grads_removed', False) and \
+                not getattr(self, '_warned_frozen', False):
+            self._warned_frozen = True
+            print_log(
+                f'{type(self).__name__}: the last projector layer is frozen '
+                'but no FrozenParamsHook is registered, so the optimizer '
+                'still weight-decays it; add dict(type=\'FrozenParamsHook\') '
+                'to default_hooks (configs/_base_/default_runtime.py has it)',
+                logger='current', level=logging.WARNING)
+
     def head_config(self, head: dict) -> dict:
         return dict(head, num_slots=self.layout.num_slots)
 
@@ -74,7 +99,7 @@ class MTEDINO(BaseMTESelfSupervisor):
              **kwargs) -> Dict[str, Tensor]:
         self.check_views(inputs)
         epoch = self.current_epoch()
-        self.neck.freeze_last_layer(epoch < self.freeze_last_layer_epochs)
+        self.freeze_last_layer(epoch)
         teacher_out, targets = self.teacher_step(inputs, epoch)
         student_out = self.student_step(inputs)
         losses = self.cls_losses(student_out, targets, teacher_out)

@@ -99,13 +99,27 @@ class MultiTokenNeck(BaseModule):
                     module.init_weights()
         super().init_weights()
 
+    def _projectors(self) -> list:
+        return [self.projector] + ([self.aux_projector, self.pooled_projector]
+                                   if self.separate_projectors else [])
+
+    def last_layer_parameters(self) -> list:
+        """The trainable parameters of every projector's last layer(s)
+        (``last_layer``, iBOT's ``patch_last_layer``): what DINO freezes."""
+        params = []
+        for projector in self._projectors():
+            for name in ('last_layer', 'patch_last_layer'):
+                layer = getattr(projector, name, None)
+                if layer is not None:
+                    params += [p for p in layer.parameters()
+                               if p.requires_grad]
+        return params
+
     def freeze_last_layer(self, frozen: bool) -> None:
         """Freeze (zero the gradients of) the last layer of every projector
-        that has one (DINO freezes it during the first epoch)."""
-        projectors = [self.projector] + ([
-            self.aux_projector, self.pooled_projector]
-            if self.separate_projectors else [])
-        for projector in projectors:
+        that has one (DINO freezes it during the first epoch; with
+        :class:`FrozenParamsHook` the optimizer then skips it)."""
+        for projector in self._projectors():
             if hasattr(projector, 'freeze_last_layer'):
                 projector.freeze_last_layer = frozen
             elif frozen:
