@@ -42,7 +42,10 @@ class MTEiBOT(MTEDINO):
         pred_start_epoch (int): Epochs before this one mask nothing (the
             patch loss is 0). iBOT's dataset zeroes its masks before it; we
             do it here because the model always knows the epoch, while data
-            workers that persist across epochs do not. Defaults to 0.
+            workers that persist across epochs do not. As the official
+            ``mim_start_epoch``, it also delays the patch loss's teacher
+            temperature warm-up by as many epochs
+            (:meth:`patch_schedule_epoch`). Defaults to 0.
         **kwargs: :class:`MTEDINO`'s ``num_global_views``,
             ``freeze_last_layer_epochs``, ``aux_loss_views``,
             ``base_momentum``, ``data_preprocessor``, ``init_cfg``.
@@ -97,6 +100,12 @@ class MTEiBOT(MTEDINO):
             masks = torch.zeros_like(masks)
         return masks.to(inputs[0].device)
 
+    def patch_schedule_epoch(self, epoch: int) -> int:
+        """Where ``epoch`` is in the patch loss's teacher-temperature
+        warm-up: it starts at ``pred_start_epoch`` (the warm-up value
+        before), as the official iBOT schedule with ``mim_start_epoch``."""
+        return max(epoch - self.pred_start_epoch, 0)
+
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
              **kwargs) -> Dict[str, Tensor]:
         self.check_views(inputs)
@@ -111,8 +120,8 @@ class MTEiBOT(MTEDINO):
         with torch.no_grad():
             teacher_patches = self.teacher.module['neck'].project_patches(
                 teacher_out['x_norm_patchtokens'])
-            patch_targets = self.patch_loss.targets(teacher_patches[masked],
-                                                    epoch)
+            patch_targets = self.patch_loss.targets(
+                teacher_patches[masked], self.patch_schedule_epoch(epoch))
         student_patches = self.global_view_tensor(student_out,
                                                   'x_norm_patchtokens')
         losses['loss_patch'] = self.patch_loss.loss(

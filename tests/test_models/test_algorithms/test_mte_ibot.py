@@ -180,6 +180,25 @@ def test_separate_patch_last_layer_and_pred_start_epoch():
         head.last_layer.weight_v.grad.abs().sum() == 0
 
 
+def test_pred_start_epoch_delays_the_patch_temperature_warmup():
+    """The official iBOT schedule of the patch loss's teacher temperature
+    with ``mim_start_epoch`` (written here): the warm-up value for that many
+    epochs, then the usual linear warm-up, then the final value."""
+    import numpy as np
+    start, warmup, epochs = 3, 5, 12
+    model = build(pred_start_epoch=start)
+    loss = model.patch_loss
+    loss.warmup_teacher_temp_epochs = warmup
+    official = np.concatenate((
+        np.ones(start) * loss.warmup_teacher_temp,
+        np.linspace(loss.warmup_teacher_temp, loss.teacher_temp, warmup),
+        np.ones(epochs - warmup - start) * loss.teacher_temp))
+    ours = [loss.teacher_temp_at(model.patch_schedule_epoch(e))
+            for e in range(epochs)]
+    np.testing.assert_allclose(ours, official, rtol=1e-12)
+    assert build().patch_schedule_epoch(4) == 4  # no delay by default
+
+
 def test_bad_input_is_named():
     model = build()
     with pytest.raises(ValueError, match='IBOTBlockMasks'):
