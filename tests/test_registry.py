@@ -89,7 +89,7 @@ BUILD_ARGS = dict(
     hooks=dict(KNNEvalHook=dict(data_root='data/knn', interval=2),
                DataFingerprintHook=dict(filename='fp.txt'),
                NonFiniteLossGuardHook=dict(policy='skip'),
-               ExactResumeHook=dict()),
+               ExactResumeHook=dict(), FrozenParamsHook=dict()),
     datasets=dict(DigitsDataset=dict(split='test', image_size=8,
                                      pipeline=[])),
     transforms=dict(IBOTBlockMasks=dict(patch_size=16),

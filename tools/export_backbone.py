@@ -162,6 +162,16 @@ def export_feature_map(backbone_cfg: dict, state_dict: dict,
     return dict(mmpretrain=path)
 
 
+def resolve_source(model_cfg: dict, source: str) -> str:
+    """``'student'`` for the teacher of a model whose teacher is the student
+    itself (``teacher=dict(type='StopGradTeacher')``: no copy in the
+    checkpoint), else ``source``."""
+    teacher = (model_cfg.get('teacher') or {}).get('type', '')
+    if source == 'teacher' and teacher.split('.')[-1] == 'StopGradTeacher':
+        return 'student'
+    return source
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='the pretraining config')
@@ -175,7 +185,11 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
-    paths = export(cfg, args.checkpoint, args.out_dir, args.source, args.name)
+    source = resolve_source(cfg.model, args.source)
+    if source != args.source:
+        print('the model\'s teacher is the student (StopGradTeacher): '
+              'exporting the student')
+    paths = export(cfg, args.checkpoint, args.out_dir, source, args.name)
     for kind, path in paths.items():
         print(f'{kind}: {path}')
 

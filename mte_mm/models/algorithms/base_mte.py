@@ -6,11 +6,12 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import MessageHub
-from mmpretrain.models import BaseSelfSupervisor, CosineEMA
+from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
+from ..utils.teachers import build_teacher
 from .legacy import upgrade_legacy_state_dict
 
 SOURCES = ('teacher', 'student')
@@ -18,20 +19,20 @@ SLOT_WEIGHTINGS = ('mean', 'global_full')
 
 
 class BaseMTESelfSupervisor(BaseSelfSupervisor):
-    """Student (backbone + neck + head) and an EMA teacher (backbone +
-    neck), mmpretrain's split of roles.
+    """Student (backbone + neck + head) and a teacher (backbone + neck:
+    an EMA copy by default, or the student itself), mmpretrain's split of
+    roles.
 
     * ``backbone`` makes the tokens (``forward_tokens``: global, auxiliary
       CLS and patch tokens), ``neck`` the slots ``[g, a_1..a_N, p_1..p_K]``
       and their projections (:class:`MultiTokenNeck`), ``head`` the base
       method's criterion per slot (:class:`BaseSlotHead`), ``distill`` the
       ensemble distillation (:class:`EnsembleDistillLoss`).
-    * The teacher (``CosineEMA``, whose ``momentum`` is the *student's*
-      weight) starts as a copy of the student, has no dropout or drop-path,
-      gets no gradient and is updated by :meth:`update_teacher`, which a
-      subclass calls under ``no_grad`` right before the teacher forward (as
-      mmpretrain's MoCo v3). It keeps the run's train/eval mode, so
-      BatchNorm in a projector uses batch statistics, as in DINO and MoCo.
+    * The teacher (``teacher``: :class:`EMATeacher`, mmpretrain's
+      ``CosineEMA`` whose ``momentum`` is the *student's* weight, or
+      :class:`StopGradTeacher`) is updated by :meth:`update_teacher`, which
+      a subclass calls under ``no_grad`` right before the teacher forward
+      (as mmpretrain's MoCo v3).
     * Losses: ``L = mean_j L_j + lambda * L_distill``, logged as
       ``loss_global`` / ``loss_aux`` / ``loss_pooled`` (each kind's share of
       the slot mean, so they add up to it) and ``loss_distill``; with more
@@ -46,8 +47,13 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         head (dict): A :class:`BaseSlotHead` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config;
             None: no distillation.
-        base_momentum (float): The student's weight in the teacher update at
-            step 0 (cosine to 0 over training).
+        teacher (dict, optional): ``dict(type='EMATeacher', momentum=...,
+            end_momentum=...)`` (default, with ``momentum=base_momentum``)
+            or ``dict(type='StopGradTeacher')``: the student itself under
+            ``no_grad``, no copy (:mod:`mte_mm.models.utils.teachers`).
+        base_momentum (float): The student's weight in the EMA teacher's
+            update at step 0 (cosine to ``end_momentum``, 0 by default, over
+            training); the default teacher's ``momentum``.
         slot_weighting (str): ``'mean'`` (default, our reconstruction's
             ``L_tok = mean_j L_j``: the global slot's own loss weighs 1/S) or
             ``'global_full'`` (``L_tok = L_global + mean_{j != g} L_j``: the
@@ -65,6 +71,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                  neck: dict,
                  head: dict,
                  distill: Optional[dict] = None,
+                 teacher: Optional[dict] = None,
                  base_momentum: float = 0.004,
                  slot_weighting: str = 'mean',
                  compile_backbone: Union[bool, dict] = False,
@@ -88,12 +95,9 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         self.distill = MMPRETRAIN_MODELS.build(distill) if distill else None
         if self.distill is not None:
             self.distill.bind(self.head)
-        self.teacher = CosineEMA(self._student(), momentum=base_momentum)
-        for module in self.teacher.modules():
-            if isinstance(module, nn.Dropout):
-                module.p = 0.0
-            elif hasattr(module, 'drop_prob'):
-                module.drop_prob = 0.0
+        self.teacher = build_teacher(
+            teacher or dict(type='EMATeacher', momentum=base_momentum),
+            self._student)
         # checkpoints of MTEDINO from before these modules still load
         self.register_load_state_dict_pre_hook(_upgrade_legacy_hook)
         if compile_backbone:
@@ -101,7 +105,9 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             # bound method (a copy made later would call the original's)
             options = {} if compile_backbone is True else dict(
                 compile_backbone)
-            for backbone in (self.backbone, self.teacher.module['backbone']):
+            backbones = [self.backbone] + ([self.teacher.module['backbone']]
+                                           if self.teacher.is_copy else [])
+            for backbone in backbones:
                 backbone.forward_tokens = torch.compile(
                     backbone.forward_tokens, **options)
 
@@ -118,6 +124,8 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
     def init_weights(self) -> None:
         """Initialise the student, then start the teacher as its copy."""
         super().init_weights()
+        if not self.teacher.is_copy:
+            return
         teacher = dict(self.teacher.module.named_parameters())
         with torch.no_grad():
             for name, param in self._student().named_parameters():
