@@ -38,20 +38,9 @@ def stock_tool(package, name):
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that is free now, below Linux's ephemeral
-    range (32768+): a port from that range can be taken as the source port
-    of any outgoing connection between this check and the bind (seen here
-    while other gloo jobs ran)."""
-    import random
-    import socket
-    for port in random.Random().sample(range(20000, 32768), 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(('127.0.0.1', port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError('no free TCP port in 20000-32767')
+    """A free rendezvous port (:func:`mte_mm.utils.free_port`)."""
+    from mte_mm.utils import free_port as _free_port
+    return _free_port()
 
 
 def _gloo_worker(rank, world_size, port, fn, args, queue, collected):

@@ -26,6 +26,23 @@ GPU_ONLY_SYNC_NORMS = ('SyncBN', 'MMSyncBN')
 _CPU_GROUP = False
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now, for a launcher's rendezvous,
+    below Linux's ephemeral range (32768+): a port from that range can be
+    taken as the source port of any outgoing connection (another gloo job's)
+    between this check and the bind."""
+    import random
+    import socket
+    for port in random.Random().sample(range(20000, 32768), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError('no free TCP port in 20000-32767')
+
+
 def prepare_cpu_distributed(cfg: Config, launcher: str) -> bool:
     """Set up CPU (gloo) distributed training if there is no CUDA device.
 

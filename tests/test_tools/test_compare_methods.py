@@ -68,15 +68,20 @@ def test_grid_writes_json_markdown_plots(grid):
     assert 'Produced by `python tools/benchmarks/compare_methods.py ' in table
 
 
+def eval_tool(tool, run, data_root, out):
+    """Run ``tools/<tool>`` on a grid run's final checkpoint at the grid's
+    kNN settings; its JSON output."""
+    run_tool([f'tools/{tool}', run / 'config.py', run / 'epoch_1.pth',
+              '--data-root', data_root, '--ks', '3', '--resize', '64',
+              '--crop', '64', '--num-workers', '0', '--out', out])
+    return json.loads(out.read_text())
+
+
 def test_numbers_match_the_knn_tool_on_the_same_checkpoint(
         grid, labelled_folder, tmp_path):
     work_dir, results = grid
-    run = work_dir / 'mte' / 'seed1'
-    run_tool(['tools/knn_eval.py', run / 'config.py', run / 'epoch_1.pth',
-              '--data-root', labelled_folder, '--ks', '3', '--resize', '64',
-              '--crop', '64', '--num-workers', '0', '--out',
-              tmp_path / 'knn.json'])
-    tool = json.loads((tmp_path / 'knn.json').read_text())
+    tool = eval_tool('knn_eval.py', work_dir / 'mte' / 'seed1',
+                     labelled_folder, tmp_path / 'knn.json')
     final = results['runs']['mte']['1']['final']
     assert set(tool) == set(final)
     for token, accs in tool.items():
@@ -167,12 +172,8 @@ def test_slot_diagnostics_are_logged_and_match_the_tool(grid, labelled_folder,
         round(diagnostics['aux_0/agreement'] * 8))
     assert results['runs']['dino']['1']['curve'][-1]['diagnostics'] == {}
     assert 'aux/cos_to_global' in results['summary']['mte']['diagnostics']
-    run = work_dir / 'mte' / 'seed1'
-    run_tool(['tools/analyze_slots.py', run / 'config.py', run / 'epoch_1.pth',
-              '--data-root', labelled_folder, '--ks', '3', '--resize', '64',
-              '--crop', '64', '--num-workers', '0', '--out',
-              tmp_path / 'slots.json'])
-    tool = json.loads((tmp_path / 'slots.json').read_text())
+    tool = eval_tool('analyze_slots.py', work_dir / 'mte' / 'seed1',
+                     labelled_folder, tmp_path / 'slots.json')
     for name, metrics in tool['slots'].items():
         for metric, value in metrics.items():
             assert value == pytest.approx(diagnostics[f'{name}/{metric}'],

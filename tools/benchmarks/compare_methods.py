@@ -225,24 +225,9 @@ def signature(args, options, seed):
     return sig
 
 
-def free_port():
-    """A TCP port free now for one run's torchrun rendezvous, below Linux's
-    ephemeral range (32768+), where an outgoing connection of a concurrent
-    job could take it before torchrun binds it."""
-    import random
-    import socket
-    for port in random.sample(range(20000, 32768), 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(('127.0.0.1', port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError('compare_methods: no free port in 20000-32767')
-
-
 def train_command(args, cfg_path, folder):
     """The command line of one run and its extra environment."""
+    from mte_mm.utils import free_port
     extra = ['--amp'] if args.amp else []
     if args.procs_per_run == 1:
         return [sys.executable, osp.join(REPO, 'tools', 'train.py'),
