@@ -1,6 +1,8 @@
 """The multi-token neck of Multi-Token Enhancing (MTE, Li et al., arXiv
 2411.15787): backbone tokens -> token slots ``[g, a_1..a_N, p_1..p_K]`` ->
 the base method's projector per slot."""
+import inspect
+import typing
 from typing import Dict, Optional
 
 import torch
@@ -14,13 +16,30 @@ from ..layers.slotwise_batch_norm import slotwise_batch_norm
 from ..utils.mte_rng import mte_only_rng
 
 PROJECTOR_CALLS = ('per_slot', 'joint')
+PROJECTOR_INPUTS = ('tensor', 'tuple')
 
 
-def call_projector(projector: nn.Module, x: Tensor) -> Tensor:
-    """``(M, C)`` -> ``(M, D)``. mmpretrain necks (``NonLinearNeck``: MoCo
-    v3's projector and predictor) take and return tuples of tensors; other
-    projectors (``DINOHead``) map tensors."""
-    if type(projector).__module__.startswith('mmpretrain.models.necks'):
+def infer_projector_input(projector: nn.Module) -> str:
+    """How ``projector`` is called: ``'tuple'`` when the first argument of
+    its ``forward`` is annotated as a tuple or list of tensors (mmpretrain's
+    necks: ``NonLinearNeck.forward(x: Tuple[Tensor])``, which return a tuple
+    too), else ``'tensor'`` (``DINOHead``, an ``nn.Sequential`` MLP). A
+    projector whose annotation says otherwise than it behaves is named with
+    the neck's ``projector_input``."""
+    params = list(inspect.signature(projector.forward).parameters.values())
+    annotation = params[0].annotation if params else inspect.Parameter.empty
+    kinds = typing.get_args(annotation) \
+        if typing.get_origin(annotation) is typing.Union else (annotation, )
+    sequence = any((typing.get_origin(kind) or kind) in (tuple, list)
+                   for kind in kinds)
+    return 'tuple' if sequence else 'tensor'
+
+
+def call_projector(projector: nn.Module, x: Tensor,
+                   input_kind: Optional[str] = None) -> Tensor:
+    """``(M, C)`` -> ``(M, D)``, the projector called with a tensor or a
+    1-tuple (``input_kind``; by default :func:`infer_projector_input`)."""
+    if (input_kind or infer_projector_input(projector)) == 'tuple':
         return projector((x, ))[0]
     return projector(x)
 
@@ -52,6 +71,10 @@ class MultiTokenNeck(BaseModule):
             statistics over all slots together. The two are the same for a
             projector without batch statistics (DINO's head).
         pooling_init_std (float): See :class:`AttentionPooling`.
+        projector_input (str, optional): ``'tensor'`` or ``'tuple'``: how
+            the projector is called (mmpretrain's necks take and return
+            tuples). Defaults to None: from the annotation of its
+            ``forward`` (:func:`infer_projector_input`).
     """
 
     def __init__(self,
@@ -61,6 +84,7 @@ class MultiTokenNeck(BaseModule):
                  separate_projectors: bool = False,
                  projector_call: str = 'per_slot',
                  pooling_init_std: float = 1.0,
+                 projector_input: Optional[str] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
         if num_pooled_tokens < 0:
@@ -70,6 +94,10 @@ class MultiTokenNeck(BaseModule):
             raise ValueError(f'MultiTokenNeck: projector_call='
                              f'{projector_call!r}, expected one of '
                              f'{PROJECTOR_CALLS}')
+        if projector_input not in (None, ) + PROJECTOR_INPUTS:
+            raise ValueError(f'MultiTokenNeck: projector_input='
+                             f'{projector_input!r}, expected None or one of '
+                             f'{PROJECTOR_INPUTS}')
         self.num_pooled_tokens = num_pooled_tokens
         self.projector_call = projector_call
         self.separate_projectors = separate_projectors
@@ -82,6 +110,8 @@ class MultiTokenNeck(BaseModule):
                 in_channels, num_pooled_tokens,
                 init_std=pooling_init_std) if num_pooled_tokens > 0 else None
         self.projector = MMPRETRAIN_MODELS.build(projector)
+        self.projector_input = projector_input or infer_projector_input(
+            self.projector)
         if separate_projectors:
             with mte_only_rng('separate_projectors'):
                 self.aux_projector = MMPRETRAIN_MODELS.build(projector)
@@ -162,10 +192,11 @@ class MultiTokenNeck(BaseModule):
             # slot-major rows; each slot's rows are one BatchNorm group
             flat = slots.transpose(0, 1).reshape(num_slots * batch, channels)
             with slotwise_batch_norm(projector, num_slots):
-                out = call_projector(projector, flat)
+                out = call_projector(projector, flat, self.projector_input)
             return out.view(num_slots, batch, -1).transpose(0, 1)
         flat = slots.reshape(batch * num_slots, channels)
-        return call_projector(projector, flat).view(batch, num_slots, -1)
+        return call_projector(projector, flat, self.projector_input).view(
+            batch, num_slots, -1)
 
     def project_patches(self, patches: Tensor) -> Tensor:
         """``(..., C)`` patch tokens -> ``(..., D)`` through the global

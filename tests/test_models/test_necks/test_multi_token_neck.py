@@ -2,6 +2,7 @@
 stacked in SlotLayout order, and projectors with batch statistics see each
 slot on its own (per_slot) unless asked to mix them (joint)."""
 import math
+import typing
 
 import pytest
 import torch
@@ -105,3 +106,45 @@ def test_bad_arguments_are_named():
         MultiTokenNeck(C, projector=NONLINEAR, num_pooled_tokens=-1)
     with pytest.raises(TypeError, match='freeze_last_layer_epochs=0'):
         MultiTokenNeck(C, projector=NONLINEAR).freeze_last_layer(True)
+
+
+class TupleMLP(torch.nn.Module):
+    """A projector from outside mmpretrain that takes and returns a tuple
+    of tensors, as mmpretrain's necks do."""
+
+    def __init__(self, in_channels=C, out_channels=8):
+        super().__init__()
+        self.fc = torch.nn.Linear(in_channels, out_channels)
+
+    def forward(self, x: typing.Tuple[torch.Tensor]
+                ) -> typing.Tuple[torch.Tensor]:
+        return (self.fc(x[0]), )
+
+
+class UnannotatedTupleMLP(TupleMLP):
+    def forward(self, x):
+        return (self.fc(x[0]), )
+
+
+def test_projectors_are_called_as_their_forward_says_or_as_configured():
+    from mmpretrain.registry import MODELS
+    from mte_mm.models.necks.multi_token_neck import infer_projector_input
+    for cls in (TupleMLP, UnannotatedTupleMLP):
+        MODELS.register_module(name=f'_Test{cls.__name__}', module=cls,
+                               force=True)
+    assert infer_projector_input(TupleMLP()) == 'tuple'
+    assert infer_projector_input(torch.nn.Linear(2, 2)) == 'tensor'
+    _, tokens = backbone_tokens()
+    neck = MultiTokenNeck(C, projector=dict(type='_TestTupleMLP'),
+                          num_pooled_tokens=2)
+    assert neck.projector_input == 'tuple'
+    out = neck(tokens)
+    torch.testing.assert_close(out['projected'],
+                               neck.projector.fc(out['slots']))
+    # a projector whose annotation does not say it: named in the config
+    neck = MultiTokenNeck(C, projector=dict(type='_TestUnannotatedTupleMLP'),
+                          num_pooled_tokens=2, projector_input='tuple')
+    assert neck(tokens)['projected'].shape == (4, 4, 8)
+    with pytest.raises(ValueError, match="projector_input='list'"):
+        MultiTokenNeck(C, projector=dict(type='_TestTupleMLP'),
+                       projector_input='list')
