@@ -76,7 +76,7 @@ class MTEDINO(BaseMTESelfSupervisor):
             return self.neck.last_layer_parameters()
         return []
 
-    def freeze_last_layer(self, epoch: int) -> None:
+    def update_last_layer_freeze(self, epoch: int) -> None:
         """Zero the last layer's gradients in this step's backward while it
         is frozen (:meth:`frozen_parameters`; :class:`FrozenParamsHook`
         then removes them before the optimizer step)."""
@@ -99,7 +99,7 @@ class MTEDINO(BaseMTESelfSupervisor):
              **kwargs) -> Dict[str, Tensor]:
         self.check_views(inputs)
         epoch = self.current_epoch()
-        self.freeze_last_layer(epoch)
+        self.update_last_layer_freeze(epoch)
         teacher_out, targets = self.teacher_step(inputs, epoch)
         student_out = self.student_step(inputs)
         losses = self.cls_losses(student_out, targets, teacher_out)

@@ -111,7 +111,7 @@ class MTEiBOT(MTEDINO):
         self.check_views(inputs)
         epoch = self.current_epoch()
         masks = self.global_view_masks(inputs, data_samples, epoch)
-        self.freeze_last_layer(epoch)
+        self.update_last_layer_freeze(epoch)
         teacher_out, targets = self.teacher_step(inputs, epoch)
         student_out = self.student_step(inputs, masks)
         losses = self.cls_losses(student_out, targets, teacher_out)

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ...registry import MODELS
 from ..layers.slotwise_batch_norm import slotwise_batch_norm
-from ..necks.multi_token_neck import call_projector
+from ..necks.multi_token_neck import call_projector, infer_projector_input
 from ..utils.precision import at_least_float32
 from .slot_head import BaseSlotHead
 
@@ -41,6 +41,8 @@ class MoCoV3SlotHead(BaseSlotHead):
             raise ValueError('MoCoV3SlotHead: temperature must be > 0, got '
                              f'{temperature}')
         self.predictor = MMPRETRAIN_MODELS.build(predictor)
+        # once, not per step: how the predictor is called
+        self.predictor_input = infer_projector_input(self.predictor)
         self.temperature = temperature
 
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
@@ -56,7 +58,7 @@ class MoCoV3SlotHead(BaseSlotHead):
         views, batch, slots, channels = student_out.shape
         flat = student_out.permute(0, 2, 1, 3).reshape(-1, channels)
         with slotwise_batch_norm(self.predictor, views * slots):
-            out = call_projector(self.predictor, flat)
+            out = call_projector(self.predictor, flat, self.predictor_input)
         out = out.view(views, slots, batch, -1).permute(0, 2, 1, 3)
         return F.normalize(at_least_float32(out), dim=-1)
 

@@ -10,7 +10,6 @@ teacher forward) and ``is_copy``. The algorithm builds its teacher from
 student, so they are not in the registry)."""
 from typing import Callable, Optional
 
-import torch
 from mmpretrain.models import CosineEMA
 from torch import nn
 
@@ -74,7 +73,6 @@ class StopGradTeacher:
         return 'StopGradTeacher()'
 
 
-@torch.no_grad()
 def build_teacher(cfg: Optional[dict], student: Callable[[], nn.Module]):
     """The teacher a config names (``type`` one of :data:`TEACHERS`, other
     keys its arguments)."""
