@@ -48,6 +48,7 @@ BUILD_ARGS = dict(
                           arch=dict(depths=[1, 1, 1, 1],
                                     channels=[8, 8, 8, 16]))),
         AttentionPooling=dict(embed_dims=32, num_queries=2),
+        AttentionPooledViT=dict(_VIT, num_pooled_tokens=2),
         CPUSyncBN=dict(num_features=8),
         DINOHead=dict(in_channels=32, out_channels=16, hidden_channels=32,
                       bottleneck_channels=8),

@@ -8,8 +8,16 @@ mmpretrain.pth``). Auxiliary tokens, pooling and heads are dropped. Each
 export is verified before it is written: on a random batch its outputs must
 equal the MTE backbone's (atol 1e-5). Files are written atomically.
 
+With ``--pooled`` (a ViT with pooled tokens) it also writes
+``<name>_<source>_vit_pooled_mmpretrain.pth``: an ``AttentionPooledViT``
+(``type='mte_mm.AttentionPooledViT'``) that keeps the neck's attention
+pooling and returns the mean of the normalised pooled tokens as the image
+feature, the kNN table's ``pooled`` row. This keeps an MTE part at
+inference, unlike the paper's zero-cost export; its cost is measured by
+``tools/benchmarks/pooled_feature_cost.py``.
+
     python tools/export_backbone.py CONFIG CHECKPOINT --out-dir DIR \\
-        [--source teacher|student] [--name NAME]
+        [--source teacher|student] [--name NAME] [--pooled]
 """
 import argparse
 import os.path as osp
@@ -21,10 +29,13 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 from mte_mm.models import upgrade_legacy_state_dict
+from mte_mm.models.layers.attention_pooling import AttentionPooling
 from mte_mm.utils.atomic import atomic_torch_save
-from mte_mm.models.backbones import (extract_backbone, mmpretrain_vit_to_timm,
+from mte_mm.models.backbones import (extract_backbone, extract_pooling,
+                                     mmpretrain_vit_to_timm,
                                      plain_backbone_config,
-                                     plain_backbone_state)
+                                     plain_backbone_state,
+                                     pooled_image_feature)
 
 MTE_ARGS = ('num_aux_tokens', 'aux_attention', 'norm_intermediate',
             'aux_init_std', 'use_mask_token', 'aux_patch_keep')
@@ -95,17 +106,41 @@ def check_close(name: str, got: torch.Tensor, want: torch.Tensor) -> None:
                            f'the MTE backbone by {err:.3g} (> {ATOL})')
 
 
+def pooled_vit_cfg(backbone_cfg: dict, num_pooled_tokens: int) -> dict:
+    """The ``AttentionPooledViT`` config of an MTE ViT backbone."""
+    return dict(plain_vit_cfg(backbone_cfg), type='mte_mm.AttentionPooledViT',
+                num_pooled_tokens=num_pooled_tokens, out_type='pooled')
+
+
+def check_pooled_request(cfg: Config) -> int:
+    """K of a model whose pooled feature can be exported, else a clear
+    error (before any work)."""
+    backbone_type = cfg.model.backbone['type'].split('.')[-1]
+    if backbone_type == 'FeatureMapTokenAdapter':
+        raise ValueError('--pooled: the pooled-feature export is for ViT '
+                         'backbones; model.backbone is a '
+                         'FeatureMapTokenAdapter')
+    num_pooled = cfg.model.get('neck', {}).get('num_pooled_tokens', 0)
+    if not num_pooled:
+        raise ValueError('--pooled: the config has no pooled tokens '
+                         f'(model.neck.num_pooled_tokens={num_pooled})')
+    return num_pooled
+
+
 @torch.no_grad()
 def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
-           name: str = None) -> dict:
-    """Convert, verify, then write; returns the written paths."""
+           name: str = None, pooled: bool = False) -> dict:
+    """Convert, verify, then write; returns the written paths (with
+    ``pooled`` also ``pooled``: the :class:`AttentionPooledViT`)."""
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    num_pooled = check_pooled_request(cfg) if pooled else 0
     state_dict = load_state_dict(checkpoint)
     backbone_cfg = cfg.model.backbone.to_dict()
     name = name or osp.splitext(osp.basename(checkpoint))[0]
     if backbone_cfg['type'].split('.')[-1] == 'FeatureMapTokenAdapter':
         return export_feature_map(backbone_cfg, state_dict, checkpoint,
                                   out_dir, source, name)
+    pooled_sd = extract_pooling(state_dict, source) if pooled else None
     mte = MODELS.build(backbone_cfg)
     mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
     mte.eval()
@@ -126,6 +161,20 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
                            tokens['x_norm_patchtokens']], dim=1)
     check_close('mmpretrain ViT', plain(images)[0], reference)
     check_close('timm ViT', timm_model.forward_features(images), reference)
+    if pooled:
+        pooled_cfg = pooled_vit_cfg(backbone_cfg, num_pooled)
+        pooled_model = MODELS.build(pooled_cfg)
+        pooled_sd = dict(plain_sd, **pooled_sd)
+        pooled_model.load_state_dict(pooled_sd)  # strict: every key used
+        pooled_model.eval()
+        # reference: the MTE neck's pooling of the MTE backbone's tokens
+        neck_pooling = AttentionPooling(pooled_model.embed_dims, num_pooled)
+        neck_pooling.load_state_dict(
+            {k[len('pooling.'):]: v for k, v in pooled_sd.items()
+             if k.startswith('pooling.')})
+        want = pooled_image_feature(
+            neck_pooling(tokens['x_norm_patchtokens'])[0])
+        check_close('AttentionPooledViT', pooled_model(images)[0], want)
 
     paths = dict(
         mmpretrain=osp.join(out_dir, f'{name}_{source}_vit_mmpretrain.pth'),
@@ -134,6 +183,11 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
                 backbone=plain_vit_cfg(backbone_cfg))
     atomic_save(dict(meta=meta, state_dict=plain_sd), paths['mmpretrain'])
     atomic_save(timm_sd, paths['timm'])
+    if pooled:
+        paths['pooled'] = osp.join(
+            out_dir, f'{name}_{source}_vit_pooled_mmpretrain.pth')
+        atomic_save(dict(meta=dict(meta, backbone=pooled_cfg),
+                         state_dict=pooled_sd), paths['pooled'])
     return paths
 
 
@@ -180,6 +234,10 @@ def main(argv=None):
     parser.add_argument('--source', default='teacher',
                         choices=['teacher', 'student'])
     parser.add_argument('--name', help='file name stem (default: checkpoint)')
+    parser.add_argument('--pooled', action='store_true',
+                        help='also write an AttentionPooledViT whose image '
+                        'feature is the mean of the normalised pooled tokens '
+                        '(keeps the attention pooling at inference)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
     cfg = Config.fromfile(args.config)
@@ -189,7 +247,8 @@ def main(argv=None):
     if source != args.source:
         print('the model\'s teacher is the student (StopGradTeacher): '
               'exporting the student')
-    paths = export(cfg, args.checkpoint, args.out_dir, source, args.name)
+    paths = export(cfg, args.checkpoint, args.out_dir, source, args.name,
+                   pooled=args.pooled)
     for kind, path in paths.items():
         print(f'{kind}: {path}')
 

@@ -9,6 +9,7 @@ from mmengine.dist import all_gather, get_dist_info
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ..models.backbones.attention_pooled_vit import pooled_image_feature
 from ..models.utils.slot_layout import SlotLayout
 
 
@@ -16,7 +17,9 @@ def token_features(tokens: Dict[str, Tensor], with_aux: bool,
                    ensemble: Sequence[str] = ('aux', 'pooled')
                    ) -> Dict[str, Tensor]:
     """Name the features of one batch: ``global``; with ``with_aux`` also
-    ``aux_{n}``, ``pooled_{k}`` and ``ensemble``: the mean of the
+    ``aux_{n}``, ``pooled_{k}``, ``pooled`` (K > 0: the mean of the
+    L2-normalised pooled tokens, the feature of the pooled export,
+    :class:`AttentionPooledViT`) and ``ensemble``: the mean of the
     L2-normalised features of the ``ensemble`` kinds (the model's distilled
     ensemble, ``model.ensemble_kinds``)."""
     if not with_aux:
@@ -25,6 +28,8 @@ def token_features(tokens: Dict[str, Tensor], with_aux: bool,
     layout = SlotLayout(aux.shape[1], pooled.shape[1])
     slots = torch.cat([tokens['x_norm_clstoken'][:, None], aux, pooled], 1)
     feats = {name: slots[:, i] for i, name in enumerate(layout.names)}
+    if pooled.shape[1]:
+        feats['pooled'] = pooled_image_feature(pooled)
     members = slots[:, layout.indices(ensemble)]
     if members.shape[1]:
         feats['ensemble'] = F.normalize(members, dim=-1).mean(1)

@@ -103,7 +103,7 @@ def test_convnext_train_resume_export_knn_maps(
               '--num-workers', '0', '--out', tmp_path / 'knn.json'])
     result = json.loads((tmp_path / 'knn.json').read_text())
     expected = {'global'} | ({f'pooled_{i}' for i in range(4)} | {
-        'ensemble'} if is_mte else set())
+        'pooled', 'ensemble'} if is_mte else set())
     assert set(result) == expected
     assert result['global']['3'] >= 75.0  # dark vs bright noise
 

@@ -91,7 +91,7 @@ def test_mocov3_train_resume_export_knn(config, loss_keys, image_folder,
     expected = {'global'}
     if is_mte:
         expected |= {f'aux_{i}' for i in range(4)} | {
-            f'pooled_{i}' for i in range(4)} | {'ensemble'}
+            f'pooled_{i}' for i in range(4)} | {'pooled', 'ensemble'}
     assert set(result) == expected
     # dark vs bright noise is told apart by any sensible feature
     assert result['global']['3'] >= 75.0

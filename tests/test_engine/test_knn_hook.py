@@ -58,7 +58,7 @@ def test_knn_eval_tool_single_and_two_processes(hooked_run, labelled_folder,
                      tmp_path / 'one.json'])
     bank_one = bank_bytes(proc.stdout)
     one = json.loads((tmp_path / 'one.json').read_text())
-    assert set(one) == {'global', 'ensemble'} | {
+    assert set(one) == {'global', 'pooled', 'ensemble'} | {
         f'aux_{i}' for i in range(4)} | {f'pooled_{i}' for i in range(4)}
     assert set(one['global']) == {'3', '5'}
     # dark vs bright noise is told apart by any sensible feature

@@ -136,5 +136,7 @@ def test_real_slots_differ_and_the_ensemble_is_the_distilled_one(
     expected = torch.stack([F.normalize(feats[f'pooled_{i}'], dim=-1)
                             for i in range(2)]).mean(0)
     torch.testing.assert_close(feats['ensemble'], expected)
+    # the ``pooled`` row (the pooled export's feature) is the same mean
+    torch.testing.assert_close(feats['pooled'], expected)
     no_distill = build(num_aux=2, num_pooled=2, distill=False)
     assert no_distill.ensemble_kinds == ('aux', 'pooled')

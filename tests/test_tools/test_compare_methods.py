@@ -54,7 +54,8 @@ def test_grid_writes_json_markdown_plots(grid):
     summary = results['summary']
     assert set(summary) == {'dino', 'mte'}
     assert set(summary['dino']['tokens']) == {'global'}
-    assert set(summary['mte']['tokens']) == {'global', 'ensemble'} | {
+    assert set(summary['mte']['tokens']) == {
+        'global', 'pooled', 'ensemble'} | {
         f'aux_{i}' for i in range(4)} | {f'pooled_{i}' for i in range(4)}
     # the paired difference is the mean of the per-seed differences
     runs = results['runs']

@@ -11,9 +11,9 @@ def test_demo_prints_knn_before_and_after_and_checkpoint(tmp_path):
         'train_dataloader.batch_size=32'])
     out = proc.stdout
     rows = {m.group(1): [float(v) for v in m.group(2).split()]
-            for m in re.finditer(r'^(global|aux_\d|pooled_\d|ensemble)\s+'
+            for m in re.finditer(r'^(global|aux_\d|pooled_\d|pooled|ensemble)\s+'
                                  r'([\d. ]+)$', out, re.M)}
-    assert set(rows) == {'global', 'ensemble'} | {
+    assert set(rows) == {'global', 'pooled', 'ensemble'} | {
         f'aux_{i}' for i in range(4)} | {f'pooled_{i}' for i in range(4)}
     for values in rows.values():  # k=10 before/after, k=20 before/after
         assert len(values) == 4 and all(0 <= v <= 100 for v in values)

@@ -172,3 +172,58 @@ def test_convnext_export_is_the_plain_backbone_and_verified(tmp_path,
     with pytest.raises(RuntimeError, match='verification failed'):
         export_backbone.export(cfg, str(path), str(tmp_path / 'bad'))
     assert not (tmp_path / 'bad').exists()
+
+
+def test_pooled_export_reproduces_the_mte_pooled_feature(checkpoint,
+                                                         tmp_path):
+    """``--pooled``: an AttentionPooledViT whose feature is the mean of the
+    normalised pooled tokens of the MTE teacher (backbone + neck pooling),
+    loadable by init_cfg, with the plain exports unchanged beside it."""
+    import torch.nn.functional as F
+    path, model = checkpoint
+    paths = export_backbone.export(tiny_cfg(), str(path), str(tmp_path),
+                                   pooled=True)
+    assert set(paths) == {'mmpretrain', 'timm', 'pooled'}
+    teacher = model.teacher.module
+    teacher.eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        patches = teacher['backbone'].forward_tokens(x)['x_norm_patchtokens']
+        keys = patches @ teacher['neck'].pooling.key.weight.T
+        scores = torch.einsum('kc,bpc->bkp', teacher['neck'].pooling.queries,
+                              keys) / 32 ** 0.5
+        pooled = scores.softmax(-1) @ patches
+        want = F.normalize(pooled, dim=-1).mean(1)
+        saved = torch.load(paths['pooled'], weights_only=False)
+        backbone_cfg = dict(saved['meta']['backbone'],
+                            init_cfg=dict(type='Pretrained',
+                                          checkpoint=paths['pooled']))
+        assert backbone_cfg['type'] == 'mte_mm.AttentionPooledViT'
+        exported = MODELS.build(backbone_cfg)
+        exported.init_weights()
+        exported.eval()
+        got = exported(x)
+    assert len(got) == 1 and got[0].shape == (3, 32)
+    torch.testing.assert_close(got[0], want, atol=1e-5, rtol=0)
+    plain = torch.load(paths['mmpretrain'], weights_only=False)['state_dict']
+    assert set(saved['state_dict']) == set(plain) | {'pooling.queries',
+                                                     'pooling.key.weight'}
+
+
+def test_pooled_export_errors_before_writing(checkpoint, tmp_path):
+    cfg = tiny_cfg()
+    cfg.merge_from_dict({'model.neck.num_pooled_tokens': 0})
+    with pytest.raises(ValueError, match='num_pooled_tokens=0'):
+        export_backbone.export(cfg, str(checkpoint[0]), str(tmp_path / 'o'),
+                               pooled=True)
+    assert not (tmp_path / 'o').exists()
+    state = torch.load(checkpoint[0], weights_only=False)['state_dict']
+    no_pooling = tmp_path / 'no_pooling.pth'
+    torch.save({'state_dict': {k: v for k, v in state.items()
+                               if '.pooling.' not in k
+                               and not k.startswith('neck.pooling')}},
+               no_pooling)
+    with pytest.raises(KeyError, match='teacher.module.neck.pooling.'):
+        export_backbone.export(tiny_cfg(), str(no_pooling),
+                               str(tmp_path / 'p'), pooled=True)
+    assert not (tmp_path / 'p').exists()

@@ -346,7 +346,8 @@ def token_order(tokens):
     def key(name):
         kind, _, index = name.partition('_')
         rank = {'global': 0, 'aux': 1, 'pooled': 2, 'ensemble': 3}
-        return rank.get(kind, 4), int(index) if index.isdigit() else 0
+        # ``pooled`` (the pooled tokens' mean) after the pooled tokens
+        return rank.get(kind, 4), int(index) if index.isdigit() else 10**6
     return sorted(tokens, key=key)
 
 

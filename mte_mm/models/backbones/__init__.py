@@ -1,9 +1,12 @@
-from .convert import extract_backbone, mmpretrain_vit_to_timm
+from .attention_pooled_vit import AttentionPooledViT, pooled_image_feature
+from .convert import (extract_backbone, extract_pooling,
+                      mmpretrain_vit_to_timm)
 from .feature_map_adapter import (FeatureMapTokenAdapter,
                                   plain_backbone_config, plain_backbone_state)
 from .mte_mocov3_vit import MTEMoCoV3ViT
 from .mte_vit import MTEVisionTransformer
 
-__all__ = ['FeatureMapTokenAdapter', 'MTEMoCoV3ViT', 'MTEVisionTransformer',
-           'extract_backbone', 'mmpretrain_vit_to_timm',
-           'plain_backbone_config', 'plain_backbone_state']
+__all__ = ['AttentionPooledViT', 'FeatureMapTokenAdapter', 'MTEMoCoV3ViT',
+           'MTEVisionTransformer', 'extract_backbone', 'extract_pooling', 'mmpretrain_vit_to_timm',
+           'plain_backbone_config', 'plain_backbone_state',
+           'pooled_image_feature']

@@ -38,6 +38,27 @@ def extract_backbone(state_dict: Mapping[str, Tensor],
                        if keep_mte or not MTE_ONLY_KEYS.match(k))
 
 
+def extract_pooling(state_dict: Mapping[str, Tensor],
+                    source: str = 'teacher') -> Dict[str, Tensor]:
+    """The neck's :class:`AttentionPooling` weights of the teacher or the
+    student, keyed as :class:`AttentionPooledViT` holds them
+    (``pooling.queries``, ``pooling.key.weight``).
+
+    Raises:
+        KeyError: when the checkpoint has no pooling (K = 0).
+    """
+    backbone_prefix = SOURCE_PREFIXES[source]
+    prefix = backbone_prefix[:-len('backbone.')] + 'neck.pooling.'
+    pooling = OrderedDict(
+        ('pooling.' + key[len(prefix):], value)
+        for key, value in state_dict.items() if key.startswith(prefix))
+    if not pooling:
+        raise KeyError(f'no {source} pooling weights (keys starting with '
+                       f'{prefix!r}) in the checkpoint: was it trained with '
+                       'model.neck.num_pooled_tokens > 0?')
+    return pooling
+
+
 _TIMM_RENAMES = [
     (r'^patch_embed\.projection\.', 'patch_embed.proj.'),
     (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),

@@ -122,4 +122,4 @@ def test_legacy_checkpoint_resumes_exports_and_evaluates(tmp_path,
               tmp_path / 'knn.json', '--cfg-options', *options[:len(OPTIONS)]])
     result = json.loads((tmp_path / 'knn.json').read_text())
     assert set(result) == {'global', 'aux_0', 'aux_1', 'pooled_0',
-                           'pooled_1', 'ensemble'}
+                           'pooled_1', 'pooled', 'ensemble'}
