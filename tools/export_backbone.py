@@ -140,7 +140,7 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
     if backbone_cfg['type'].split('.')[-1] == 'FeatureMapTokenAdapter':
         return export_feature_map(backbone_cfg, state_dict, checkpoint,
                                   out_dir, source, name)
-    pooled_sd = extract_pooling(state_dict, source) if pooled else None
+    pooling_sd = extract_pooling(state_dict, source) if pooled else None
     mte = MODELS.build(backbone_cfg)
     mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
     mte.eval()
@@ -164,14 +164,13 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
     if pooled:
         pooled_cfg = pooled_vit_cfg(backbone_cfg, num_pooled)
         pooled_model = MODELS.build(pooled_cfg)
-        pooled_sd = dict(plain_sd, **pooled_sd)
+        pooled_sd = dict(plain_sd, **{f'pooling.{k}': v
+                                      for k, v in pooling_sd.items()})
         pooled_model.load_state_dict(pooled_sd)  # strict: every key used
         pooled_model.eval()
         # reference: the MTE neck's pooling of the MTE backbone's tokens
         neck_pooling = AttentionPooling(pooled_model.embed_dims, num_pooled)
-        neck_pooling.load_state_dict(
-            {k[len('pooling.'):]: v for k, v in pooled_sd.items()
-             if k.startswith('pooling.')})
+        neck_pooling.load_state_dict(pooling_sd)
         want = pooled_image_feature(
             neck_pooling(tokens['x_norm_patchtokens'])[0])
         check_close('AttentionPooledViT', pooled_model(images)[0], want)

@@ -7,6 +7,7 @@ from .mte_mocov3_vit import MTEMoCoV3ViT
 from .mte_vit import MTEVisionTransformer
 
 __all__ = ['AttentionPooledViT', 'FeatureMapTokenAdapter', 'MTEMoCoV3ViT',
-           'MTEVisionTransformer', 'extract_backbone', 'extract_pooling', 'mmpretrain_vit_to_timm',
+           'MTEVisionTransformer', 'extract_backbone', 'extract_pooling',
+           'mmpretrain_vit_to_timm',
            'plain_backbone_config', 'plain_backbone_state',
            'pooled_image_feature']

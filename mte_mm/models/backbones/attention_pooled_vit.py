@@ -2,11 +2,11 @@
 pooled tokens (MTE, Li et al., arXiv 2411.15787), kept at inference.
 
 This is a departure from the paper's promise that the extra tokens are
-dropped at zero cost: at the scale we could measure, the pooled tokens were
-a better kNN feature than the distilled global token (``docs/evidence.md``),
-so a user may keep them. The cost over the plain ViT is one attention
-pooling of the last block's patch tokens (``tools/benchmarks/
-pooled_feature_cost.py`` measures it).
+dropped at zero cost, for a user who wants the pooled tokens' feature (at
+the scale in ``docs/evidence.md`` it was no better a kNN feature than the
+distilled global token; at another scale it may be). The cost over the
+plain ViT is one attention pooling of the last block's patch tokens
+(``tools/benchmarks/pooled_feature_cost.py`` measures it).
 """
 from typing import Tuple
 

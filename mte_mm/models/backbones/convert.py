@@ -41,8 +41,7 @@ def extract_backbone(state_dict: Mapping[str, Tensor],
 def extract_pooling(state_dict: Mapping[str, Tensor],
                     source: str = 'teacher') -> Dict[str, Tensor]:
     """The neck's :class:`AttentionPooling` weights of the teacher or the
-    student, keyed as :class:`AttentionPooledViT` holds them
-    (``pooling.queries``, ``pooling.key.weight``).
+    student, keyed as the module holds them (``queries``, ``key.weight``).
 
     Raises:
         KeyError: when the checkpoint has no pooling (K = 0).
@@ -50,7 +49,7 @@ def extract_pooling(state_dict: Mapping[str, Tensor],
     backbone_prefix = SOURCE_PREFIXES[source]
     prefix = backbone_prefix[:-len('backbone.')] + 'neck.pooling.'
     pooling = OrderedDict(
-        ('pooling.' + key[len(prefix):], value)
+        (key[len(prefix):], value)
         for key, value in state_dict.items() if key.startswith(prefix))
     if not pooling:
         raise KeyError(f'no {source} pooling weights (keys starting with '
