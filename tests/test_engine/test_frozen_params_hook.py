@@ -34,8 +34,8 @@ def test_frozen_last_layer_is_left_exactly_as_the_official_step_leaves_it():
     model = build()
     last = {n: p.detach().clone() for n, p in model.named_parameters()
             if 'last_layer' in n and not n.startswith('teacher.')}
-    assert set(last) == {'neck.projector.last_layer.weight_g',
-                         'neck.projector.last_layer.weight_v'}
+    assert set(last) == {'neck.projector.module.last_layer.weight_g',
+                         'neck.projector.module.last_layer.weight_v'}
     ours, official, zeros = (copy.deepcopy(model) for _ in range(3))
     optimizer = adamw_step(ours, remove_frozen_grads)
     adamw_step(official, official_cancel)
@@ -50,8 +50,8 @@ def test_frozen_last_layer_is_left_exactly_as_the_official_step_leaves_it():
             assert param in optimizer.state
     # the zero-gradient freeze alone lets AdamW decay the frozen layer
     decayed = dict(zeros.named_parameters())
-    assert not torch.equal(decayed['neck.projector.last_layer.weight_v'],
-                           last['neck.projector.last_layer.weight_v'])
+    assert not torch.equal(decayed['neck.projector.module.last_layer.weight_v'],
+                           last['neck.projector.module.last_layer.weight_v'])
 
 
 def test_the_layer_trains_after_the_frozen_epochs():
@@ -60,9 +60,9 @@ def test_the_layer_trains_after_the_frozen_epochs():
     MessageHub.get_current_instance().update_info('epoch', 1)
     try:
         assert model.frozen_parameters() == []
-        before = model.neck.projector.last_layer.weight_v.detach().clone()
+        before = model.neck.projector.module.last_layer.weight_v.detach().clone()
         adamw_step(model, remove_frozen_grads)
-        assert not torch.equal(model.neck.projector.last_layer.weight_v,
+        assert not torch.equal(model.neck.projector.module.last_layer.weight_v,
                                before)
     finally:
         MessageHub.get_current_instance().update_info('epoch', 0)

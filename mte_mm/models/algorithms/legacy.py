@@ -14,10 +14,11 @@ from torch import Tensor
 _RENAMES = [
     (re.compile(r'^(teacher\.module\.)?backbone\.pooling\.'),
      r'\1neck.pooling.'),
-    (re.compile(r'^(teacher\.module\.)?head\.'), r'\1neck.projector.'),
-    (re.compile(r'^(teacher\.module\.)?aux_head\.'), r'\1neck.aux_projector.'),
+    (re.compile(r'^(teacher\.module\.)?head\.'), r'\1neck.projector.module.'),
+    (re.compile(r'^(teacher\.module\.)?aux_head\.'),
+     r'\1neck.aux_projector.module.'),
     (re.compile(r'^(teacher\.module\.)?pooled_head\.'),
-     r'\1neck.pooled_projector.'),
+     r'\1neck.pooled_projector.module.'),
     (re.compile(r'^dino_loss\.'), 'head.'),
 ]
 

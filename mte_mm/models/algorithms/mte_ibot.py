@@ -67,10 +67,10 @@ class MTEiBOT(MTEDINO):
         if getattr(self.backbone, 'mask_token', None) is None:
             raise TypeError('MTEiBOT: the backbone needs a mask token (set '
                             'model.backbone.use_mask_token=True)')
-        if not hasattr(self.neck.projector, 'forward_patches'):
+        if not hasattr(self.neck.projector.module, 'forward_patches'):
             raise TypeError('MTEiBOT: model.neck.projector must project '
                             'patch tokens (type=IBOTHead), got '
-                            f'{type(self.neck.projector).__name__}')
+                            f'{type(self.neck.projector.module).__name__}')
         self.patch_loss = MMPRETRAIN_MODELS.build(patch_loss)
         self.pred_start_epoch = pred_start_epoch
 

@@ -6,12 +6,10 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from mmengine.dist import all_gather, get_rank
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor
 
 from ...registry import MODELS
-from ..layers.slotwise_batch_norm import slotwise_batch_norm
-from ..necks.multi_token_neck import call_projector, infer_projector_input
+from ..necks.slotwise_projector import SlotwiseProjector
 from ..utils.precision import at_least_float32
 from .slot_head import BaseSlotHead
 
@@ -28,9 +26,9 @@ class MoCoV3SlotHead(BaseSlotHead):
 
     Args:
         predictor (dict): The predictor (mmpretrain's ``NonLinearNeck`` in
-            the recipe); its BatchNorm keeps per-view, per-slot batch
-            statistics (:func:`slotwise_batch_norm`, as the neck's
-            projector).
+            the recipe), run by a :class:`SlotwiseProjector` with per-view,
+            per-slot batch statistics, as the neck's projector
+            (``self.predictor.module`` is the built predictor).
         temperature (float): T. Defaults to 0.2 (MoCo v3's ViT recipe).
     """
 
@@ -40,9 +38,7 @@ class MoCoV3SlotHead(BaseSlotHead):
         if temperature <= 0:
             raise ValueError('MoCoV3SlotHead: temperature must be > 0, got '
                              f'{temperature}')
-        self.predictor = MMPRETRAIN_MODELS.build(predictor)
-        # once, not per step: how the predictor is called
-        self.predictor_input = infer_projector_input(self.predictor)
+        self.predictor = SlotwiseProjector(predictor)
         self.temperature = temperature
 
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
@@ -55,11 +51,7 @@ class MoCoV3SlotHead(BaseSlotHead):
         projections, with batch statistics per view and slot (as one
         predictor call per view and slot; mmpretrain's MoCoV3Head calls it
         once per view)."""
-        views, batch, slots, channels = student_out.shape
-        flat = student_out.permute(0, 2, 1, 3).reshape(-1, channels)
-        with slotwise_batch_norm(self.predictor, views * slots):
-            out = call_projector(self.predictor, flat, self.predictor_input)
-        out = out.view(views, slots, batch, -1).permute(0, 2, 1, 3)
+        out = self.predictor(student_out)
         return F.normalize(at_least_float32(out), dim=-1)
 
     def contrastive(self, queries: Tensor, keys: Tensor) -> Tensor:

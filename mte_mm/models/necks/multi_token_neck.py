@@ -1,48 +1,16 @@
 """The multi-token neck of Multi-Token Enhancing (MTE, Li et al., arXiv
 2411.15787): backbone tokens -> token slots ``[g, a_1..a_N, p_1..p_K]`` ->
 the base method's projector per slot."""
-import inspect
-import typing
 from typing import Dict, Optional
 
 import torch
 from mmengine.model import BaseModule
-from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...registry import MODELS
 from ..layers.attention_pooling import AttentionPooling
-from ..layers.slotwise_batch_norm import slotwise_batch_norm
 from ..utils.mte_rng import mte_only_rng
-
-PROJECTOR_CALLS = ('per_slot', 'joint')
-PROJECTOR_INPUTS = ('tensor', 'tuple')
-
-
-def infer_projector_input(projector: nn.Module) -> str:
-    """How ``projector`` is called: ``'tuple'`` when the first argument of
-    its ``forward`` is annotated as a tuple or list of tensors (mmpretrain's
-    necks: ``NonLinearNeck.forward(x: Tuple[Tensor])``, which return a tuple
-    too), else ``'tensor'`` (``DINOHead``, an ``nn.Sequential`` MLP). A
-    projector whose annotation says otherwise than it behaves is named with
-    the neck's ``projector_input``."""
-    params = list(inspect.signature(projector.forward).parameters.values())
-    annotation = params[0].annotation if params else inspect.Parameter.empty
-    kinds = typing.get_args(annotation) \
-        if typing.get_origin(annotation) is typing.Union else (annotation, )
-    sequence = any((typing.get_origin(kind) or kind) in (tuple, list)
-                   for kind in kinds)
-    return 'tuple' if sequence else 'tensor'
-
-
-def call_projector(projector: nn.Module, x: Tensor,
-                   input_kind: Optional[str] = None) -> Tensor:
-    """``(M, C)`` -> ``(M, D)``, the projector called with a tensor or a
-    1-tuple (``input_kind``; by default :func:`infer_projector_input`)."""
-    if (input_kind or infer_projector_input(projector)) == 'tuple':
-        return projector((x, ))[0]
-    return projector(x)
-
+from .slotwise_projector import INPUT_TYPES, STATISTICS, SlotwiseProjector
 
 @MODELS.register_module()
 class MultiTokenNeck(BaseModule):
@@ -59,7 +27,9 @@ class MultiTokenNeck(BaseModule):
 
     Args:
         in_channels (int): Token dimension C.
-        projector (dict): Config of the projector.
+        projector (dict): Config of the projector, run on the slots by a
+            :class:`SlotwiseProjector` (``self.projector``; the built
+            projector is ``self.projector.module``).
         num_pooled_tokens (int): K. Defaults to 4.
         separate_projectors (bool): One projector per token kind (global /
             aux / pooled) instead of one shared. Defaults to False.
@@ -67,14 +37,14 @@ class MultiTokenNeck(BaseModule):
             projected as if on its own, so a projector with BatchNorm keeps
             each slot's batch statistics apart (statistics mixed over all
             slots would change even the global path); computed in one call
-            with :func:`slotwise_batch_norm`. ``'joint'``: BatchNorm
+            (:class:`SlotwiseProjector`). ``'joint'``: BatchNorm
             statistics over all slots together. The two are the same for a
             projector without batch statistics (DINO's head).
         pooling_init_std (float): See :class:`AttentionPooling`.
         projector_input (str, optional): ``'tensor'`` or ``'tuple'``: how
             the projector is called (mmpretrain's necks take and return
             tuples). Defaults to None: from the annotation of its
-            ``forward`` (:func:`infer_projector_input`).
+            ``forward`` (:func:`infer_input_type`).
     """
 
     def __init__(self,
@@ -90,14 +60,14 @@ class MultiTokenNeck(BaseModule):
         if num_pooled_tokens < 0:
             raise ValueError('MultiTokenNeck: num_pooled_tokens must be >= 0, '
                              f'got {num_pooled_tokens}')
-        if projector_call not in PROJECTOR_CALLS:
+        if projector_call not in STATISTICS:
             raise ValueError(f'MultiTokenNeck: projector_call='
                              f'{projector_call!r}, expected one of '
-                             f'{PROJECTOR_CALLS}')
-        if projector_input not in (None, ) + PROJECTOR_INPUTS:
+                             f'{STATISTICS}')
+        if projector_input not in (None, ) + INPUT_TYPES:
             raise ValueError(f'MultiTokenNeck: projector_input='
                              f'{projector_input!r}, expected None or one of '
-                             f'{PROJECTOR_INPUTS}')
+                             f'{INPUT_TYPES}')
         self.num_pooled_tokens = num_pooled_tokens
         self.projector_call = projector_call
         self.separate_projectors = separate_projectors
@@ -109,13 +79,15 @@ class MultiTokenNeck(BaseModule):
             self.pooling = AttentionPooling(
                 in_channels, num_pooled_tokens,
                 init_std=pooling_init_std) if num_pooled_tokens > 0 else None
-        self.projector = MMPRETRAIN_MODELS.build(projector)
-        self.projector_input = projector_input or infer_projector_input(
-            self.projector)
+        def build_projector():
+            return SlotwiseProjector(projector, statistics=projector_call,
+                                     input_type=projector_input)
+
+        self.projector = build_projector()
         if separate_projectors:
             with mte_only_rng('separate_projectors'):
-                self.aux_projector = MMPRETRAIN_MODELS.build(projector)
-                self.pooled_projector = MMPRETRAIN_MODELS.build(projector)
+                self.aux_projector = build_projector()
+                self.pooled_projector = build_projector()
 
     def init_weights(self) -> None:
         """As BaseModule's, with the MTE-only modules initialised first from
@@ -130,8 +102,11 @@ class MultiTokenNeck(BaseModule):
         super().init_weights()
 
     def _projectors(self) -> list:
-        return [self.projector] + ([self.aux_projector, self.pooled_projector]
-                                   if self.separate_projectors else [])
+        """The built projectors (inside their :class:`SlotwiseProjector`)."""
+        wrappers = [self.projector] + (
+            [self.aux_projector, self.pooled_projector]
+            if self.separate_projectors else [])
+        return [wrapper.module for wrapper in wrappers]
 
     def last_layer_parameters(self) -> list:
         """The trainable parameters of every projector's last layer(s)
@@ -178,34 +153,23 @@ class MultiTokenNeck(BaseModule):
         """Project ``(B, S, C)`` slot features (``num_aux`` of them are
         auxiliary CLS tokens) to ``(B, S, D)``."""
         if not self.separate_projectors:
-            return self._call(self.projector, slots)
+            return self.projector(slots)
         kinds = [(self.projector, slots[:, :1]),
                  (self.aux_projector, slots[:, 1:1 + num_aux]),
                  (self.pooled_projector, slots[:, 1 + num_aux:])]
-        return torch.cat([self._call(projector, part)
+        return torch.cat([projector(part)
                           for projector, part in kinds if part.shape[1]],
                          dim=1)
-
-    def _call(self, projector: nn.Module, slots: Tensor) -> Tensor:
-        batch, num_slots, channels = slots.shape
-        if self.projector_call == 'per_slot':
-            # slot-major rows; each slot's rows are one BatchNorm group
-            flat = slots.transpose(0, 1).reshape(num_slots * batch, channels)
-            with slotwise_batch_norm(projector, num_slots):
-                out = call_projector(projector, flat, self.projector_input)
-            return out.view(num_slots, batch, -1).transpose(0, 1)
-        flat = slots.reshape(batch * num_slots, channels)
-        return call_projector(projector, flat, self.projector_input).view(
-            batch, num_slots, -1)
 
     def project_patches(self, patches: Tensor) -> Tensor:
         """``(..., C)`` patch tokens -> ``(..., D)`` through the global
         token's projector's patch path (iBOT's :class:`IBOTHead`)."""
-        if not hasattr(self.projector, 'forward_patches'):
+        projector = self.projector.module
+        if not hasattr(projector, 'forward_patches'):
             raise TypeError(f'MultiTokenNeck: the projector '
-                            f'{type(self.projector).__name__} has no '
+                            f'{type(projector).__name__} has no '
                             'forward_patches(); use IBOTHead for iBOT')
-        return self.projector.forward_patches(patches)
+        return projector.forward_patches(patches)
 
     def forward(self, tokens: Dict[str, Tensor], global_only: bool = False
                 ) -> Dict[str, Tensor]:

@@ -51,9 +51,9 @@ def test_legacy_weights_and_optimizer_state_load_by_name_and_order():
     state = model.state_dict()
     for old_key, new_key in [
             ('backbone.pooling.queries', 'neck.pooling.queries'),
-            ('head.mlp.0.weight', 'neck.projector.mlp.0.weight'),
+            ('head.mlp.0.weight', 'neck.projector.module.mlp.0.weight'),
             ('teacher.module.head.last_layer.weight_v',
-             'teacher.module.neck.projector.last_layer.weight_v'),
+             'teacher.module.neck.projector.module.last_layer.weight_v'),
             ('teacher.module.backbone.pooling.key.weight',
              'teacher.module.neck.pooling.key.weight'),
             ('dino_loss.center', 'head.center'),

@@ -56,9 +56,9 @@ def slot_logits_by_hand(model, inputs):
     def slots(x):
         t = model.backbone.forward_tokens(x)
         pooled, _ = model.neck.pooling(t['x_norm_patchtokens'])
-        return model.neck.projector(torch.cat([t['x_norm_clstoken'][:, None],
-                                               t['x_norm_auxtokens'],
-                                               pooled], 1))
+        return model.neck.projector.module(torch.cat(
+            [t['x_norm_clstoken'][:, None], t['x_norm_auxtokens'], pooled],
+            1))
 
     student = [slots(x) for x in inputs]
     with torch.no_grad():
@@ -84,7 +84,7 @@ def test_without_extra_tokens_it_is_exactly_dino():
     assert set(losses) == {'loss_global'}
     # DINO by hand: student = head(backbone CLS) on every view, teacher = the
     # (step-0 copy of the) student on the global views, zero centre.
-    head = model.neck.projector
+    head = model.neck.projector.module
     student = [head(model.backbone(x)[0]) for x in inputs]
     with torch.no_grad():
         teacher = [head(model.backbone(x)[0]) for x in inputs[:2]]
@@ -155,7 +155,7 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
     params = dict(model.named_parameters())
     for name in ['backbone.aux_tokens', 'neck.pooling.queries',
                  'neck.pooling.key.weight', 'backbone.cls_token',
-                 'neck.projector.mlp.0.weight']:
+                 'neck.projector.module.mlp.0.weight']:
         assert params[name].grad is not None and \
             params[name].grad.abs().sum() > 0, name
     # no drop-path in the teacher (the student has it): deterministic
@@ -168,7 +168,7 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
         b = model.teacher.module['backbone'].forward_tokens(x)
     torch.testing.assert_close(a['x_norm_clstoken'], b['x_norm_clstoken'])
     # epoch 0: the last layer is frozen (zero gradients)
-    assert params['neck.projector.last_layer.weight_v'].grad.abs().sum() == 0
+    assert params['neck.projector.module.last_layer.weight_v'].grad.abs().sum() == 0
 
 
 def test_ema_update_every_step_matches_cosine_formula():
@@ -207,8 +207,8 @@ def test_separate_heads():
             'neck.pooled_projector'} <= names
     losses = model.loss(views(), None)
     sum(losses.values()).backward()
-    assert model.neck.aux_projector.mlp[0].weight.grad.abs().sum() > 0
-    assert model.neck.pooled_projector.mlp[0].weight.grad.abs().sum() > 0
+    assert model.neck.aux_projector.module.mlp[0].weight.grad.abs().sum() > 0
+    assert model.neck.pooled_projector.module.mlp[0].weight.grad.abs().sum() > 0
 
 
 def test_global_full_slot_weighting():

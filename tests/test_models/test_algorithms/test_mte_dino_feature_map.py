@@ -53,7 +53,7 @@ def test_without_extra_tokens_it_is_dino_on_the_wrapped_convnext():
     assert set(losses) == {'loss_global'}
     # DINO by hand on the plain ConvNeXt: its output (global average pool +
     # final norm) through the head; the teacher is the step-0 copy
-    convnext, head = model.backbone.backbone, model.neck.projector
+    convnext, head = model.backbone.backbone, model.neck.projector.module
     student = [head(convnext(x)[-1]) for x in inputs]
     with torch.no_grad():
         teacher = [head(convnext(x)[-1]) for x in inputs[:2]]

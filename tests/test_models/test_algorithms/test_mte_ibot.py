@@ -85,7 +85,7 @@ def test_without_extra_tokens_it_is_exactly_ibot():
     # iBOT by hand: the student sees the masked global views (mask token
     # before the position embedding) and the unmasked local views; the
     # (step-0 copy of the) student is the teacher, on unmasked global views
-    backbone, head = model.backbone, model.neck.projector
+    backbone, head = model.backbone, model.neck.projector.module
     flat = masks.flatten(2)
 
     def tokens(x, mask=None):
@@ -146,7 +146,7 @@ def test_student_slots_come_from_the_masked_views_and_grads_flow():
     def slots(x, mask=None):
         t = model.backbone.forward_tokens(x, mask=mask)
         pooled, _ = model.neck.pooling(t['x_norm_patchtokens'])
-        return model.neck.projector(torch.cat(
+        return model.neck.projector.module(torch.cat(
             [t['x_norm_clstoken'][:, None], t['x_norm_auxtokens'], pooled],
             1))
 
@@ -165,7 +165,7 @@ def test_student_slots_come_from_the_masked_views_and_grads_flow():
 
 def test_separate_patch_last_layer_and_pred_start_epoch():
     model = build(shared_last_layer=False, pred_start_epoch=1)
-    head = model.neck.projector
+    head = model.neck.projector.module
     assert head.patch_last_layer is not None
     inputs, masks = views(), random_masks()
     losses = model.loss(inputs, samples(masks))  # epoch 0 < 1: no masks

@@ -60,14 +60,17 @@ def test_without_extra_tokens_it_is_mmpretrain_mocov3():
         data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3)))
     theirs.init_weights()  # freezes the sin-cos position embedding
     theirs.train()
-    # same weights: neck.projector <-> neck, teacher <-> momentum encoder
+    # same weights: neck.projector.module <-> neck, head.predictor.module <->
+    # head.predictor, teacher <-> momentum encoder
     mapping = {}
     for key in theirs.state_dict():
-        mine = key.replace('neck.', 'neck.projector.', 1) if \
+        mine = key.replace('neck.', 'neck.projector.module.', 1) if \
             key.startswith('neck.') else key
+        mine = mine.replace('head.predictor.', 'head.predictor.module.', 1)
         mine = mine.replace('momentum_encoder.module.0.',
                             'teacher.module.backbone.').replace(
-            'momentum_encoder.module.1.', 'teacher.module.neck.projector.')
+            'momentum_encoder.module.1.',
+            'teacher.module.neck.projector.module.')
         mapping[key] = mine.replace('momentum_encoder.', 'teacher.')
     state = ours.state_dict()
     theirs.load_state_dict({k: state[v] for k, v in mapping.items()})
@@ -139,9 +142,9 @@ def test_slot_losses_and_distillation_follow_the_spec():
         pooled, _ = model.neck.pooling(t['x_norm_patchtokens'])
         slots = torch.cat([t['x_norm_clstoken'][:, None],
                            t['x_norm_auxtokens'], pooled], 1)
-        z = [model.neck.projector((slots[:, j], ))[0] for j in range(4)]
+        z = [model.neck.projector.module((slots[:, j], ))[0] for j in range(4)]
         keys.append([zj.detach() for zj in z])
-        queries.append([model.head.predictor((zj, ))[0] for zj in z])
+        queries.append([model.head.predictor.module((zj, ))[0] for zj in z])
     per_slot = [ctr(queries[0][j], keys[1][j]) + ctr(queries[1][j], keys[0][j])
                 for j in range(4)]
     torch.testing.assert_close(losses['loss_global'], per_slot[0] / 4)
@@ -161,7 +164,7 @@ def test_slot_losses_and_distillation_follow_the_spec():
     total.backward()
     params = dict(model.named_parameters())
     for name in ['backbone.aux_tokens', 'neck.pooling.queries',
-                 'backbone.cls_token', 'head.predictor.fc0.weight']:
+                 'backbone.cls_token', 'head.predictor.module.fc0.weight']:
         assert params[name].grad.abs().sum() > 0, name
     assert all(p.grad is None for p in model.teacher.parameters())
 

@@ -69,14 +69,14 @@ def test_per_slot_projection_keeps_batch_statistics_apart():
     assert out['projected'].shape == (4, 5, 16)
     # slot j alone through the projector: its own batch statistics
     for j in range(5):
-        ref = per_slot.projector((out['slots'][:, j], ))[0]
+        ref = per_slot.projector.module((out['slots'][:, j], ))[0]
         torch.testing.assert_close(out['projected'][:, j], ref)
     joint = MultiTokenNeck(C, projector=NONLINEAR, num_pooled_tokens=2,
                            projector_call='joint')
     joint.load_state_dict(per_slot.state_dict())
     joint.train()
     mixed = joint(tokens)['projected']
-    flat = joint.projector((out['slots'].reshape(20, C), ))[0]
+    flat = joint.projector.module((out['slots'].reshape(20, C), ))[0]
     torch.testing.assert_close(mixed, flat.view(4, 5, 16))
     assert (mixed[:, 0] - out['projected'][:, 0]).abs().max() > 1e-4
 
@@ -90,13 +90,14 @@ def test_separate_projectors_and_global_only():
     out = neck(tokens)
     slots = out['slots']
     torch.testing.assert_close(out['projected'], torch.cat([
-        neck.projector(slots[:, :1]), neck.aux_projector(slots[:, 1:3]),
-        neck.pooled_projector(slots[:, 3:])], dim=1))
+        neck.projector.module(slots[:, :1]),
+        neck.aux_projector.module(slots[:, 1:3]),
+        neck.pooled_projector.module(slots[:, 3:])], dim=1))
     only = neck(tokens, global_only=True)
     assert only['projected'].shape == (4, 1, 24)
     torch.testing.assert_close(only['projected'], out['projected'][:, :1])
     neck.freeze_last_layer(True)
-    assert neck.aux_projector.freeze_last_layer
+    assert neck.aux_projector.module.freeze_last_layer
 
 
 def test_bad_arguments_are_named():
@@ -128,19 +129,19 @@ class UnannotatedTupleMLP(TupleMLP):
 
 def test_projectors_are_called_as_their_forward_says_or_as_configured():
     from mmpretrain.registry import MODELS
-    from mte_mm.models.necks.multi_token_neck import infer_projector_input
+    from mte_mm.models.necks.slotwise_projector import infer_input_type
     for cls in (TupleMLP, UnannotatedTupleMLP):
         MODELS.register_module(name=f'_Test{cls.__name__}', module=cls,
                                force=True)
-    assert infer_projector_input(TupleMLP()) == 'tuple'
-    assert infer_projector_input(torch.nn.Linear(2, 2)) == 'tensor'
+    assert infer_input_type(TupleMLP()) == 'tuple'
+    assert infer_input_type(torch.nn.Linear(2, 2)) == 'tensor'
     _, tokens = backbone_tokens()
     neck = MultiTokenNeck(C, projector=dict(type='_TestTupleMLP'),
                           num_pooled_tokens=2)
-    assert neck.projector_input == 'tuple'
+    assert neck.projector.input_type == 'tuple'
     out = neck(tokens)
     torch.testing.assert_close(out['projected'],
-                               neck.projector.fc(out['slots']))
+                               neck.projector.module.fc(out['slots']))
     # a projector whose annotation does not say it: named in the config
     neck = MultiTokenNeck(C, projector=dict(type='_TestUnannotatedTupleMLP'),
                           num_pooled_tokens=2, projector_input='tuple')

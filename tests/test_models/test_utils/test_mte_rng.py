@@ -57,8 +57,8 @@ def test_shared_parameters_start_identical_at_one_seed(config, tiny, mte):
     assert torch.equal(base_next, model_next)
     # and a different seed gives different weights (the test can fail)
     other, _ = build(config, dict(tiny, **BASELINE), seed=1)
-    assert not torch.equal(other.neck.projector.mlp[0].weight,
-                           base.neck.projector.mlp[0].weight)
+    assert not torch.equal(other.neck.projector.module.mlp[0].weight,
+                           base.neck.projector.module.mlp[0].weight)
 
 
 def test_mte_stream_depends_on_seed_and_tag_and_restores_the_global_one():
