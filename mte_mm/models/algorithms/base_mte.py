@@ -1,17 +1,21 @@
 """What every Multi-Token Enhancing self-supervisor shares (MTE, Li et al.,
-arXiv 2411.15787): the EMA teacher of backbone + neck, token slots, the
-slot-mean loss and its logged names, the ensemble distillation, and one
-accessor for the teacher's tokens (used by export, kNN and token maps)."""
-from typing import Dict, List, Optional, Sequence, Union
+arXiv 2411.15787): one training step driven by parts the config names (the
+teacher, the view policy, the slot head, the distillation), token slots, the
+slot-mean loss and its logged names, and one accessor for the teacher's
+tokens (used by export, kNN and token maps)."""
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import MessageHub
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 from ..utils.teachers import build_teacher
+from ..utils.view_groups import ViewGroups
+from ..utils.view_policy import ViewPolicy
 from .legacy import upgrade_legacy_state_dict
 
 SOURCES = ('teacher', 'student')
@@ -30,9 +34,17 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
       ensemble distillation (:class:`EnsembleDistillLoss`).
     * The teacher (``teacher``: :class:`EMATeacher`, mmpretrain's
       ``CosineEMA`` whose ``momentum`` is the *student's* weight, or
-      :class:`StopGradTeacher`) is updated by :meth:`update_teacher`, which
-      a subclass calls under ``no_grad`` right before the teacher forward
-      (as mmpretrain's MoCo v3).
+      :class:`StopGradTeacher`) is updated by :meth:`update_teacher` under
+      ``no_grad`` right before the teacher forward (as mmpretrain's MoCo
+      v3). A :class:`StopGradTeacher` costs no forward: its outputs are the
+      student's, detached.
+    * :meth:`loss` is the one step every method shares: the student's
+      predictions on every view (:class:`ViewGroups`, as the head takes
+      them), the teacher's targets on its views (:class:`ViewPolicy`), the
+      head's loss per slot, the distillation, and the method's own terms
+      (:meth:`extra_losses`, e.g. iBOT's patch loss). A method adds only
+      its head and, where it has them, :meth:`before_step`,
+      :meth:`student_masks` and :meth:`extra_losses`.
     * Losses: ``L = mean_j L_j + lambda * L_distill``, logged as
       ``loss_global`` / ``loss_aux`` / ``loss_pooled`` (each kind's share of
       the slot mean, so they add up to it) and ``loss_distill``; with more
@@ -47,6 +59,10 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         head (dict): A :class:`BaseSlotHead` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config;
             None: no distillation.
+        views (dict, optional): The :class:`ViewPolicy` (which views the
+            teacher sees, which train the auxiliary slots, whether same-size
+            views share a forward). Defaults to every view for everything,
+            one forward per view.
         teacher (dict, optional): ``dict(type='EMATeacher', momentum=...,
             end_momentum=...)`` (default, with ``momentum=base_momentum``)
             or ``dict(type='StopGradTeacher')``: the student itself under
@@ -71,6 +87,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                  neck: dict,
                  head: dict,
                  distill: Optional[dict] = None,
+                 views: Optional[dict] = None,
                  teacher: Optional[dict] = None,
                  base_momentum: float = 0.004,
                  slot_weighting: str = 'mean',
@@ -81,6 +98,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             raise ValueError(f'slot_weighting must be one of '
                              f'{SLOT_WEIGHTINGS}, got {slot_weighting!r}')
         self.slot_weighting = slot_weighting
+        self.views = ViewPolicy(**(views or {}))
         super().__init__(backbone=backbone, neck=neck, head=None,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
@@ -169,26 +187,26 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         return tokens
 
     def encode_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
-                     group: bool = True,
                      global_only_from: Optional[int] = None,
                      masks: Optional[Tensor] = None
                      ) -> List[Dict[str, Tensor]]:
         """:meth:`encode` per group of views; tensors keep the views of a
         group stacked on the batch dimension, ``(V_g * B, ...)``.
 
-        With ``group`` consecutive same-size views (DINO's global and local
-        crops) share one forward; without, every view is its own group (MoCo
-        v3: batch statistics per view, as the official code). Views from
-        index ``global_only_from`` on get the global slot only. ``masks``
-        ``(V_m, B, P)`` masks the first ``V_m`` views (a group must be all
-        masked or all unmasked).
+        With ``self.views.share_forward`` consecutive same-size views share
+        one forward (DINO's global and local crops); without, every view is
+        its own group (MoCo v3: batch statistics per view, as the official
+        code). Views from index ``global_only_from`` on get the global slot
+        only. ``masks`` ``(V_m, B, P)`` masks the first ``V_m`` views (a
+        group must be all masked or all unmasked).
         """
         groups, start = [], 0
         num_masked = 0 if masks is None else masks.shape[0]
         while start < len(views):
             end = start + 1
-            while group and end < len(views) and \
-                    views[end].shape == views[start].shape:
+            while self.views.share_forward and end < len(views) and \
+                    views[end].shape == views[start].shape and \
+                    end != global_only_from:
                 end += 1
             if start < num_masked < end:
                 raise ValueError(f'masks cover views [0, {num_masked}) but '
@@ -203,16 +221,121 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             start = end
         return groups
 
-    def project_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
-                      group: bool = True,
-                      global_only_from: Optional[int] = None
-                      ) -> List[Tensor]:
-        """Projected slots ``(V_g, B, S, D)`` per group of views (see
-        :meth:`encode_views`)."""
-        batch = views[0].shape[0]
-        return [out['projected'].view(-1, batch, *out['projected'].shape[1:])
-                for out in self.encode_views(modules, views, group,
-                                             global_only_from)]
+    @staticmethod
+    def _projected(groups: List[Dict[str, Tensor]], batch: int) -> ViewGroups:
+        """The groups' projected slots as ``(V_g, B, S_g, D)`` views."""
+        return ViewGroups([out['projected'].view(
+            -1, batch, *out['projected'].shape[1:]) for out in groups])
+
+    @staticmethod
+    def _first_views(groups: List[Dict[str, Tensor]], key: str,
+                     num_views: int, batch: int) -> Tensor:
+        """``key`` of the first ``num_views`` views, ``(num_views * B,
+        ...)``, from per-group ``(V_g * B, ...)`` tensors."""
+        taken, rows = [], 0
+        for out in groups:
+            if rows >= num_views * batch:
+                break
+            taken.append(out[key])
+            rows += out[key].shape[0]
+        first = taken[0] if len(taken) == 1 else torch.cat(taken)
+        return first[:num_views * batch]
+
+    # -- the one step --------------------------------------------------------
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
+             **kwargs) -> Dict[str, Tensor]:
+        """One MTE step (see the class docstring)."""
+        self.views.check(inputs, type(self).__name__)
+        epoch = self.current_epoch()
+        masks = self.student_masks(inputs, data_samples, epoch)
+        self.before_step(epoch)
+        student_out, predictions = self.student_step(inputs, masks)
+        teacher_out, targets = self.teacher_step(inputs, epoch, student_out,
+                                                 masks)
+        losses = self.slot_head_losses(predictions, targets)
+        losses.update(self.distill_losses(predictions, targets))
+        if self.distill is not None and self.distill.feature_weight:
+            losses.update(self.feature_distill_losses(
+                self._first_views(student_out, 'slots', targets.shape[0],
+                                  targets.shape[1])[:, 0].view(
+                    *targets.shape[:2], -1),
+                teacher_out['slots'].view(*targets.shape[:2],
+                                          *teacher_out['slots'].shape[1:])))
+        losses.update(self.extra_losses(teacher_out, student_out, masks,
+                                        epoch))
+        self.head.update(teacher_out['projected'])
+        return losses
+
+    def before_step(self, epoch: int) -> None:
+        """State a method sets before its forwards (DINO's last-layer
+        freeze). Nothing by default."""
+
+    def student_masks(self, inputs: List[Tensor],
+                      data_samples: List[DataSample],
+                      epoch: int) -> Optional[Tensor]:
+        """``(V_m, B, P)`` patch masks of the student's first views (iBOT),
+        or None (default)."""
+        return None
+
+    def extra_losses(self, teacher_out: Dict[str, Tensor],
+                     student_out: List[Dict[str, Tensor]],
+                     masks: Optional[Tensor], epoch: int
+                     ) -> Dict[str, Tensor]:
+        """A method's own terms beside the slot losses (iBOT's patch loss).
+        None by default."""
+        return {}
+
+    def student_step(self, inputs: List[Tensor],
+                     masks: Optional[Tensor] = None
+                     ) -> Tuple[List[Dict[str, Tensor]], ViewGroups]:
+        """The student's tokens per group of views and the head's
+        predictions of their projected slots."""
+        groups = self.encode_views(
+            self._student(), inputs,
+            global_only_from=self.views.global_only_from(
+                inputs, self.layout.num_slots), masks=masks)
+        projected = self._projected(groups, inputs[0].shape[0])
+        return groups, self.head.predictions(projected)
+
+    def teacher_step(self, inputs: List[Tensor], epoch: int,
+                     student_out: List[Dict[str, Tensor]],
+                     masks: Optional[Tensor] = None
+                     ) -> Tuple[Dict[str, Tensor], Tensor]:
+        """The teacher's tokens of its views (``projected`` ``(V_t, B, S,
+        D)``, ``slots`` and ``x_norm_patchtokens`` ``(V_t * B, ...)``) and
+        the head's targets. A :class:`StopGradTeacher` reuses the student's
+        unmasked forward (detached) instead of a second one."""
+        num_views, batch = self.views.num_teacher_views(inputs), \
+            inputs[0].shape[0]
+        with torch.no_grad():
+            self.update_teacher()
+            if not self.teacher.is_copy and masks is None:
+                groups = [{key: value.detach() if torch.is_tensor(value)
+                           else value for key, value in out.items()}
+                          for out in student_out]
+            else:
+                groups = self.encode_views(self.teacher.module,
+                                           inputs[:num_views])
+            out = {key: self._first_views(groups, key, num_views, batch)
+                   for key in ('slots', 'x_norm_patchtokens')}
+            out['projected'] = self._projected(groups, batch).first(
+                num_views)
+            return out, self.head.targets(out['projected'], epoch)
+
+    def slot_head_losses(self, predictions: ViewGroups, targets: Tensor
+                         ) -> Dict[str, Tensor]:
+        """The base method's loss per slot (the global slot on every view,
+        the others on the views that have them), as :meth:`slot_losses`."""
+        if all(g.shape[2] == self.layout.num_slots
+               for g in predictions.groups):
+            per_slot = self.head.loss(predictions, targets)
+        else:
+            per_slot = torch.cat([
+                self.head.loss(predictions.slots(slice(0, 1)),
+                               targets[:, :, :1]),
+                self.head.loss(predictions.slots(slice(1, None)),
+                               targets[:, :, 1:])])
+        return self.slot_losses(per_slot)
 
     def slot_losses(self, per_slot: Tensor) -> Dict[str, Tensor]:
         """``loss_<kind>``: each kind's share of ``L_tok`` (see
@@ -238,11 +361,11 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                 losses[f'slot_{kind}'] = value / layout.count(kind)
         return losses
 
-    def distill_losses(self, predictions, targets: Tensor
+    def distill_losses(self, predictions: ViewGroups, targets: Tensor
                        ) -> Dict[str, Tensor]:
         """``loss_distill`` when distillation is on and has an ensemble
-        (``predictions``: the student's, every slot, as the head's
-        ``loss`` takes them; ``targets`` ``(V_t, B, S, D)``)."""
+        (``predictions``: the student's, every slot; ``targets``
+        ``(V_t, B, S, D)``)."""
         if self.distill is None:
             return {}
         loss = self.distill(self.head, predictions, targets, self.layout)

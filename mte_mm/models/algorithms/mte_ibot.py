@@ -74,9 +74,9 @@ class MTEiBOT(MTEDINO):
         self.patch_loss = MMPRETRAIN_MODELS.build(patch_loss)
         self.pred_start_epoch = pred_start_epoch
 
-    def global_view_masks(self, inputs: List[Tensor],
-                          data_samples: List[DataSample],
-                          epoch: int) -> Tensor:
+    def student_masks(self, inputs: List[Tensor],
+                      data_samples: List[DataSample],
+                      epoch: int) -> Tensor:
         """``(V_t, B, P)`` bool masks of the global views (all False before
         ``pred_start_epoch``)."""
         if not data_samples or 'masks' not in data_samples[0]:
@@ -106,27 +106,22 @@ class MTEiBOT(MTEDINO):
         before), as the official iBOT schedule with ``mim_start_epoch``."""
         return max(epoch - self.pred_start_epoch, 0)
 
-    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, Tensor]:
-        self.check_views(inputs)
-        epoch = self.current_epoch()
-        masks = self.global_view_masks(inputs, data_samples, epoch)
-        self.update_last_layer_freeze(epoch)
-        teacher_out, targets = self.teacher_step(inputs, epoch)
-        student_out = self.student_step(inputs, masks)
-        losses = self.cls_losses(student_out, targets, teacher_out)
-
+    def extra_losses(self, teacher_out: Dict[str, Tensor],
+                     student_out: List[Dict[str, Tensor]], masks: Tensor,
+                     epoch: int) -> Dict[str, Tensor]:
+        """iBOT's masked-patch loss on the global views (and its centre
+        update)."""
         masked = masks.flatten(0, 1)  # (V_t * B, P), the views' row order
         with torch.no_grad():
             teacher_patches = self.teacher.module['neck'].project_patches(
                 teacher_out['x_norm_patchtokens'])
             patch_targets = self.patch_loss.targets(
                 teacher_patches[masked], self.patch_schedule_epoch(epoch))
-        student_patches = self.global_view_tensor(student_out,
-                                                  'x_norm_patchtokens')
-        losses['loss_patch'] = self.patch_loss.loss(
+        student_patches = self._first_views(
+            student_out, 'x_norm_patchtokens', masks.shape[0],
+            masks.shape[1])
+        loss = self.patch_loss.loss(
             self.neck.project_patches(student_patches[masked]),
             patch_targets, masks)
-        self.head.update(teacher_out['projected'])
         self.patch_loss.update(teacher_patches)
-        return losses
+        return dict(loss_patch=loss)

@@ -1,11 +1,7 @@
 """Multi-Token Enhancing on MoCo v3 (MTE, Li et al., arXiv 2411.15787; MoCo
 v3, Chen, Xie, He, ICCV 2021). With no auxiliary or pooled token and no
 distillation this is exactly mmpretrain's ``MoCoV3``, our baseline."""
-from typing import Dict, List, Optional
-
-import torch
-from mmpretrain.structures import DataSample
-from torch import Tensor
+from typing import Optional
 
 from ...registry import MODELS
 from .base_mte import BaseMTESelfSupervisor
@@ -43,24 +39,11 @@ class MTEMoCoV3(BaseMTESelfSupervisor):
                  distill: Optional[dict] = None,
                  base_momentum: float = 0.01,
                  **kwargs):
+        # two views, each its own forward (per-view batch statistics), both
+        # seen by the momentum encoder
         super().__init__(backbone=backbone, neck=neck, head=head,
                          distill=distill, base_momentum=base_momentum,
-                         **kwargs)
+                         views=dict(num_views=2), **kwargs)
         if self.distill is not None and self.distill.feature_weight:
             raise ValueError('MTEMoCoV3: EnsembleDistillLoss.feature_weight '
                              'is implemented for MTEDINO / MTEiBOT only')
-
-    def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
-             **kwargs) -> Dict[str, Tensor]:
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError('MTEMoCoV3 needs a list of 2 views (use the '
-                             'MultiView transform with num_views=[1, 1])')
-        queries = self.head.predictions(torch.cat(self.project_views(
-            self._student(), inputs, group=False)))
-        with torch.no_grad():
-            self.update_teacher()
-            keys = self.head.targets(torch.cat(self.project_views(
-                self.teacher.module, inputs, group=False)))
-        losses = self.slot_losses(self.head.loss(queries, keys))
-        losses.update(self.distill_losses(queries, keys))
-        return losses

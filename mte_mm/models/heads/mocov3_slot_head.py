@@ -11,7 +11,8 @@ from torch import Tensor
 from ...registry import MODELS
 from ..necks.slotwise_projector import SlotwiseProjector
 from ..utils.precision import at_least_float32
-from .slot_head import BaseSlotHead
+from ..utils.view_groups import ViewGroups
+from .slot_head import BaseSlotHead, Views
 
 
 @MODELS.register_module()
@@ -46,13 +47,14 @@ class MoCoV3SlotHead(BaseSlotHead):
         # float32 under autocast too (F.normalize's eps is 0 in float16)
         return F.normalize(at_least_float32(teacher_out), dim=-1)
 
-    def predictions(self, student_out: Tensor) -> Tensor:
-        """Normalised predictor outputs of ``(V, B, S, D)`` student
-        projections, with batch statistics per view and slot (as one
-        predictor call per view and slot; mmpretrain's MoCoV3Head calls it
-        once per view)."""
-        out = self.predictor(student_out)
-        return F.normalize(at_least_float32(out), dim=-1)
+    def predictions(self, student_out: Views) -> ViewGroups:
+        """Normalised predictor outputs of the student's projections, with
+        batch statistics per view and slot (as one predictor call per view
+        and slot; mmpretrain's MoCoV3Head calls it once per view), all
+        views in one call."""
+        views = ViewGroups.of(student_out)
+        out = self.predictor(views.cat())
+        return views.like(F.normalize(at_least_float32(out), dim=-1))
 
     def contrastive(self, queries: Tensor, keys: Tensor) -> Tensor:
         """``ctr`` per slot ``(S,)`` for normalised ``(B, S, D)`` queries and
@@ -68,11 +70,10 @@ class MoCoV3SlotHead(BaseSlotHead):
                                reduction='none').view(-1, batch).mean(1)
         return 2 * self.temperature * loss
 
-    def loss(self, predictions: Tensor, targets: Tensor) -> Tensor:
+    def loss(self, predictions: Views, targets: Tensor) -> Tensor:
         """Sum over view pairs ``(u, v != u)`` of ``ctr(q^u, k^v)`` per slot:
         ``ctr(q^1, k^2) + ctr(q^2, k^1)`` for MoCo's two views."""
-        if not torch.is_tensor(predictions):
-            predictions = torch.cat(list(predictions))
+        predictions = ViewGroups.of(predictions).cat()
         num_views = predictions.shape[0]
         if targets.shape[0] != num_views:
             raise ValueError(f'MoCoV3SlotHead: {num_views} query views but '

@@ -4,19 +4,25 @@ base class and one distillation loss serve every base method (DINO, iBOT,
 MoCo v3). DINOv2 style: target, prediction, criterion and state update are
 separate small methods."""
 from abc import ABCMeta, abstractmethod
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from mmengine.model import BaseModule
 from torch import Tensor
 
-Views = Union[Tensor, Sequence[Tensor]]
+from ..utils.view_groups import ViewGroups
+
+#: what a head's student side takes: ViewGroups (a tensor (V, B, S, D) is
+#: read as one group, ViewGroups.of)
+Views = Union[ViewGroups, Tensor]
 
 
 class BaseSlotHead(BaseModule, metaclass=ABCMeta):
     """Shapes: ``V`` views, ``B`` images, ``S`` slots, ``D`` channels; the
-    teacher side covers the ``V_t`` views the teacher sees (its first
-    views). Student views may come as groups ``(V_g, B, S, D)`` in view
-    order (one forward per group of same-size crops).
+    teacher side is a tensor ``(V_t, B, S, D)`` of the ``V_t`` views the
+    teacher sees (the first views); the student side is a
+    :class:`ViewGroups` of ``V`` views (read it with ``cat()``, ``split()``,
+    ``first()``, ``sum()``; how the views were grouped into forwards is not
+    the head's concern).
 
     A head never folds ``S`` into ``B``: other slots of the same image are
     not negatives, and each slot is its own ensemble member.
@@ -35,10 +41,10 @@ class BaseSlotHead(BaseModule, metaclass=ABCMeta):
         DINO: centred, sharpened probabilities; MoCo: normalised keys)."""
 
     @abstractmethod
-    def predictions(self, student_out: Tensor) -> Tensor:
-        """``(V, B, S, D)`` student projections -> what the criterion
-        compares with the targets (DINO: log-probabilities; MoCo v3: the
-        normalised predictor output)."""
+    def predictions(self, student_out: Views) -> ViewGroups:
+        """Student projections -> what the criterion compares with the
+        targets (DINO: log-probabilities; MoCo v3: the normalised predictor
+        output), in the same views."""
 
     @abstractmethod
     def loss(self, predictions: Views, targets: Tensor) -> Tensor:

@@ -1,17 +1,18 @@
 """DINO's self-distillation loss with teacher centring (Caron et al., ICCV
 2021), per token slot, as the head of Multi-Token Enhancing (arXiv
 2411.15787) algorithms (:class:`BaseSlotHead` contract)."""
-from typing import Optional, Sequence, Union
+from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
 import torch.nn.functional as F
 from mmengine.dist import all_reduce, get_world_size
-from ...registry import MODELS
-from ..heads.slot_head import BaseSlotHead
 from torch import Tensor
 
+from ...registry import MODELS
+from ..heads.slot_head import BaseSlotHead, Views
 from ..utils.precision import at_least_float32
+from ..utils.view_groups import ViewGroups
 
 
 def _batch_dot(a: Tensor, b: Tensor) -> Tensor:
@@ -19,17 +20,15 @@ def _batch_dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(dim=-1).mean(dim=0)
 
 
-def cross_view_cross_entropy(
-        teacher_probs: Tensor,
-        student_log_probs: Union[Tensor, Sequence[Tensor]]) -> Tensor:
+def cross_view_cross_entropy(teacher_probs: Tensor,
+                             student_log_probs: Views) -> Tensor:
     """DINO's loss over every (teacher view v, student view u != v) pair.
 
     Args:
-        teacher_probs (Tensor): ``(V_t, B, ..., D)`` for the global views;
+        teacher_probs (Tensor): ``(V_t, B, S, D)`` for the global views;
             teacher view v and student view v are the same crop.
-        student_log_probs (Tensor | Sequence[Tensor]): ``(V_s, B, ..., D)``,
-            ``V_s >= V_t``, or groups of views ``(V_g, B, ..., D)`` in view
-            order (e.g. global crops, then local crops: one forward each).
+        student_log_probs (ViewGroups | Tensor): ``V_s >= V_t`` views
+            ``(B, S, D)`` (a tensor: ``(V_s, B, S, D)``).
 
     Returns:
         Tensor: ``(...)``, i.e. per trailing slot: the mean over pairs of the
@@ -38,12 +37,11 @@ def cross_view_cross_entropy(
     Computed as ``<sum_v P_v, sum_u log P_u> - sum_v <P_v, log P_v>``: O(V)
     passes over the logits instead of one per pair, and no copies.
     """
-    groups = [student_log_probs] if torch.is_tensor(student_log_probs) \
-        else list(student_log_probs)
-    num_t, num_s = teacher_probs.shape[0], sum(g.shape[0] for g in groups)
-    total = _batch_dot(teacher_probs.sum(0), sum(g.sum(0) for g in groups))
-    views = torch.cat(groups) if groups[0].shape[0] < num_t else groups[0]
-    same_view = sum(_batch_dot(teacher_probs[v], views[v])
+    views = ViewGroups.of(student_log_probs)
+    num_t, num_s = teacher_probs.shape[0], views.num_views
+    total = _batch_dot(teacher_probs.sum(0), views.sum())
+    same = views.first(min(num_t, num_s))
+    same_view = sum(_batch_dot(teacher_probs[v], same[v])
                     for v in range(min(num_t, num_s)))
     num_pairs = num_t * num_s - min(num_t, num_s)
     return -(total - same_view) / num_pairs
@@ -133,16 +131,15 @@ class DINOLoss(BaseSlotHead):
         centred = at_least_float32(teacher_out) - self.center
         return F.softmax(centred / self.teacher_temp_at(epoch), dim=-1)
 
-    def predictions(self, student_out: Tensor) -> Tensor:
+    def predictions(self, student_out: Views) -> ViewGroups:
         """Student log-probabilities at ``student_temp``."""
-        return F.log_softmax(at_least_float32(student_out) / self.student_temp,
-                             dim=-1)
+        return ViewGroups.of(student_out).map(lambda logits: F.log_softmax(
+            at_least_float32(logits) / self.student_temp, dim=-1))
 
-    def loss(self, predictions: Union[Tensor, Sequence[Tensor]],
-             targets: Tensor) -> Tensor:
-        """Per-slot DINO loss ``(S,)``: student log-probabilities
-        ``(V, B, S, D)`` (or groups of views, see
-        :func:`cross_view_cross_entropy`) against teacher probabilities."""
+    def loss(self, predictions: Views, targets: Tensor) -> Tensor:
+        """Per-slot DINO loss ``(S,)``: the student's log-probabilities
+        against the teacher's probabilities
+        (:func:`cross_view_cross_entropy`)."""
         return cross_view_cross_entropy(targets, predictions)
 
     def aggregate(self, targets: Tensor,

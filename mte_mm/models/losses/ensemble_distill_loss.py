@@ -6,7 +6,7 @@ the global token. The default here is our reconstruction (the head's mean of
 the members' targets, learnt by the global slot beside its own target); the
 other options are the ensemble designs of the README's evidence section,
 each off by default."""
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -14,15 +14,15 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from ...registry import MODELS
-from ..heads.slot_head import BaseSlotHead
+from ..heads.slot_head import BaseSlotHead, Views
 from ..utils.precision import at_least_float32
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
+from ..utils.view_groups import ViewGroups
 from .dino_loss import update_center
 
 TARGET_MODES = ('beside', 'replace')
 STUDENT_SLOTS = ('global', 'all')
 MEMBER_WEIGHTS = ('uniform', 'inverse_entropy')
-Views = Union[Tensor, Sequence[Tensor]]
 
 
 def entropy_weights(members: Tensor, eps: float = 1e-6) -> Tensor:
@@ -186,21 +186,18 @@ class EnsembleDistillLoss(BaseModule):
 
         Args:
             head (BaseSlotHead): The algorithm's head.
-            predictions (Tensor | Sequence[Tensor]): The student's
-                predictions ``(V, B, S, D)``, or groups of views in view
-                order ``(V_g, B, S_g, D)`` whose ``S_g`` is ``S`` or 1 (views
-                that train the global slot only).
+            predictions (ViewGroups | Tensor): The student's predictions
+                (views that train the global slot only have one slot).
             targets (Tensor): All teacher targets ``(V_t, B, S, D)``.
             layout (SlotLayout): The model's slot layout.
         """
         if not self.active(layout):
             return None
         ensemble = self.target(head, targets, layout)
-        groups = [predictions] if torch.is_tensor(predictions) \
-            else list(predictions)
-        loss = head.loss([g[:, :, :1] for g in groups], ensemble).sum()
+        views = ViewGroups.of(predictions)
+        loss = head.loss(views.slots(slice(0, 1)), ensemble).sum()
         if self.students == 'all' and layout.num_slots > 1:
-            others = [g[:, :, 1:] for g in groups if g.shape[2] > 1]
+            others = views.slots(slice(1, None))
             loss = (loss + head.loss(others, ensemble.expand(
                 -1, -1, layout.num_slots - 1, -1)).sum()) / layout.num_slots
         return self.loss_weight * loss

@@ -2,7 +2,6 @@
 wrapped projector per slot (per_slot) or per leading index (joint):
 outputs, gradients and running statistics, on one process and on two gloo
 processes with synchronised BatchNorm, with one all-reduce per layer."""
-import copy
 
 import pytest
 import torch

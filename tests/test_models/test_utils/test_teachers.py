@@ -64,6 +64,32 @@ def test_stop_grad_teacher_is_the_student_without_a_copy():
                                    msg=name)
 
 
+def test_stop_grad_teacher_costs_no_forward():
+    """The stop-gradient targets are the student's own forward, detached:
+    a step runs the backbone once per student group (global crops, local
+    crops), where an EMA teacher adds one forward of the global crops."""
+    counts = {}
+    for kind in ('EMATeacher', 'StopGradTeacher'):
+        model = no_drop_path(build(teacher=dict(type=kind)))
+        calls = []
+        for backbone in {id(m['backbone']): m['backbone'] for m in (
+                model.encoders('teacher'), model.encoders('student'))
+                }.values():
+            original = backbone.forward_tokens
+
+            def counted(*args, original=original, **kwargs):
+                calls.append(args[0].shape[0])
+                return original(*args, **kwargs)
+
+            backbone.forward_tokens = counted
+        one_step(model)
+        counts[kind] = calls
+    batch = views()[0].shape[0]
+    assert counts['StopGradTeacher'] == [2 * batch, 3 * batch]
+    assert sorted(counts['EMATeacher']) == sorted(
+        [2 * batch, 3 * batch, 2 * batch])
+
+
 def test_ema_teacher_end_momentum_and_bad_teachers():
     from mmengine.logging import MessageHub
     model = build(teacher=dict(type='EMATeacher', momentum=0.1,
