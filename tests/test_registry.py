@@ -32,8 +32,8 @@ print(type(ds).__module__, len(ds), ds[0]['inputs'].shape)
 # entry here fails the test, so none can be forgotten.
 _VIT = dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
                       feedforward_channels=64), img_size=32, patch_size=16)
-_DINO_HEAD = dict(type='mte_mm.DINOHead', in_channels=32, out_channels=16,
-                  hidden_channels=32, bottleneck_channels=8)
+_DINO_HEAD = dict(type='mte_mm.DINOProjector', in_channels=32,
+                  out_channels=16, hidden_channels=32, bottleneck_channels=8)
 _NONLINEAR = dict(type='mmpretrain.NonLinearNeck', in_channels=32,
                   hid_channels=32, out_channels=16, with_avg_pool=False,
                   norm_cfg=dict(type='BN1d'))
@@ -50,11 +50,16 @@ BUILD_ARGS = dict(
         AttentionPooling=dict(embed_dims=32, num_queries=2),
         AttentionPooledViT=dict(_VIT, num_pooled_tokens=2),
         CPUSyncBN=dict(num_features=8),
-        DINOHead=dict(in_channels=32, out_channels=16, hidden_channels=32,
-                      bottleneck_channels=8),
+        DINOProjector=dict(in_channels=32, out_channels=16,
+                           hidden_channels=32, bottleneck_channels=8),
+        IBOTProjector=dict(in_channels=32, out_channels=16,
+                           hidden_channels=32, bottleneck_channels=8,
+                           shared_last_layer=False),
         IBOTHead=dict(in_channels=32, out_channels=16, hidden_channels=32,
-                      bottleneck_channels=8, shared_last_layer=False),
-        DINOLoss=dict(out_channels=16, num_slots=3),
+                      bottleneck_channels=8),  # deprecated alias
+        DINOSlotHead=dict(out_channels=16, num_slots=3),
+        DINOLoss=dict(out_channels=16, num_slots=3),  # deprecated alias
+        SlotwiseProjector=dict(module=_NONLINEAR),
         MoCoV3SlotHead=dict(predictor=dict(_NONLINEAR, in_channels=16)),
         EnsembleDistillLoss=dict(loss_weight=0.5),
         IBOTPatchLoss=dict(out_channels=16),
@@ -66,15 +71,16 @@ BUILD_ARGS = dict(
             backbone=dict(_VIT, type='mte_mm.MTEVisionTransformer'),
             neck=dict(type='mte_mm.MultiTokenNeck', in_channels=32,
                       projector=_DINO_HEAD),
-            head=dict(type='mte_mm.DINOLoss', out_channels=16),
+            head=dict(type='mte_mm.DINOSlotHead', out_channels=16),
             distill=dict(type='mte_mm.EnsembleDistillLoss'),
             data_preprocessor=_PREPROCESSOR),
         MTEiBOT=dict(
             backbone=dict(_VIT, type='mte_mm.MTEVisionTransformer',
                           use_mask_token=True),
             neck=dict(type='mte_mm.MultiTokenNeck', in_channels=32,
-                      projector=dict(_DINO_HEAD, type='mte_mm.IBOTHead')),
-            head=dict(type='mte_mm.DINOLoss', out_channels=16),
+                      projector=dict(_DINO_HEAD,
+                                     type='mte_mm.IBOTProjector')),
+            head=dict(type='mte_mm.DINOSlotHead', out_channels=16),
             patch_loss=dict(type='mte_mm.IBOTPatchLoss', out_channels=16),
             distill=dict(type='mte_mm.EnsembleDistillLoss'),
             data_preprocessor=_PREPROCESSOR),
@@ -109,6 +115,44 @@ BUILD_ARGS = dict(
         optimizer=torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))],
                                   lr=0.1))),
 )
+
+
+# What mmpretrain's projects/dino registers (mmpretrain 1.2,
+# projects/dino/{models,engine,dataset}; the projects are not installed with
+# the package): DINOHead there is the criterion holder, our projector's old
+# name, which is why that name is gone here.
+PROJECTS_DINO = dict(models={'DINO', 'DINOHead', 'DINONeck'},
+                     hooks={'DINOTeacherTempWarmupHook'},
+                     transforms={'DINOMultiCrop'})
+
+
+def test_no_name_we_register_collides_with_mmpretrain_or_projects_dino():
+    """A name (case-insensitive) that mmpretrain or its projects/dino
+    registers with its own class must not be one of ours, and the
+    deprecated aliases say their new name."""
+    import warnings
+
+    from mmpretrain.utils import register_all_modules
+
+    from mte_mm.registry import ALL_REGISTRIES
+    register_all_modules(init_default_scope=False)
+    for kind, registry in ALL_REGISTRIES.items():
+        ours = {name.lower() for name, cls in registry.module_dict.items()}
+        theirs = {name.lower()
+                  for name, cls in registry.twin.module_dict.items()
+                  if not cls.__module__.startswith('mte_mm')}
+        theirs |= {name.lower() for name in PROJECTS_DINO.get(kind, ())}
+        assert not ours & theirs, (kind, ours & theirs)
+    from mte_mm.registry import MODELS
+    for old, new in (('DINOLoss', 'DINOSlotHead'),
+                     ('IBOTHead', 'IBOTProjector')):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            obj = MODELS.build(dict(BUILD_ARGS['models'][old], type=old))
+        assert isinstance(obj, MODELS.get(new))
+        assert any(new in str(w.message) and old in str(w.message)
+                   for w in caught), old
+    assert 'DINOHead' not in MODELS.module_dict
 
 
 def test_every_registered_class_builds_from_every_default_scope():

@@ -119,7 +119,7 @@ def test_recipe_values_and_baselines():
     model = mte.model
     assert model.backbone.use_mask_token and model.backbone.drop_path_rate \
         == 0.1
-    assert model.neck.projector.type == 'IBOTHead'
+    assert model.neck.projector.type == 'IBOTProjector'
     assert model.neck.projector.shared_last_layer
     assert not model.neck.projector.norm_last_layer
     for loss in (model.head, model.patch_loss):

@@ -45,10 +45,10 @@ def build(backbone_type='MTEVisionTransformer', num_aux=2, num_pooled=2,
                       img_size=64, patch_size=16, num_aux_tokens=num_aux),
         neck=dict(type='MultiTokenNeck', in_channels=DIM,
                   num_pooled_tokens=num_pooled, projector_call='joint',
-                  projector=dict(type='DINOHead', in_channels=DIM,
+                  projector=dict(type='DINOProjector', in_channels=DIM,
                                  out_channels=OUT, hidden_channels=32,
                                  bottleneck_channels=16)),
-        head=dict(type='DINOLoss', out_channels=OUT),
+        head=dict(type='DINOSlotHead', out_channels=OUT),
         distill=dict(type='EnsembleDistillLoss') if distill else None,
         data_preprocessor=dict(mean=[127.5] * 3, std=[127.5] * 3))
     model = MODELS.build(cfg)

@@ -31,14 +31,14 @@ model = dict(
         # the same numbers as one per slot, faster
         projector_call='joint',
         projector=dict(
-            type='DINOHead',
+            type='DINOProjector',
             in_channels=embed_dims,
             out_channels=65536,
             hidden_channels=2048,
             bottleneck_channels=256,
             norm_last_layer=True)),
     head=dict(
-        type='DINOLoss',
+        type='DINOSlotHead',
         out_channels=65536,
         student_temp=0.1,
         teacher_temp=0.04,

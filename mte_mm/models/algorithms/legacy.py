@@ -3,7 +3,7 @@ commit e9fadf2): the pooling lived in the backbone, DINO's projection MLP was
 ``head`` (``aux_head`` / ``pooled_head`` with separate heads) and the centres
 were ``dino_loss.center``. Since then the pooling and projectors belong to
 the neck (:class:`MultiTokenNeck`) and the centre to the head
-(:class:`DINOLoss`). Parameters keep their order, so the optimizer state of
+(:class:`DINOSlotHead`). Parameters keep their order, so the optimizer state of
 an old checkpoint resumes as it was."""
 import re
 from collections import OrderedDict
@@ -25,7 +25,7 @@ _RENAMES = [
 
 # MTEDINO arguments of that layout -> where they live now
 _MOVED_ARGS = {
-    'loss': "model.head (the DINOLoss config)",
+    'loss': "model.head (the DINOSlotHead config)",
     'distill_weight': "model.distill=dict(type='EnsembleDistillLoss', "
                       'loss_weight=...) (None: no distillation)',
     'distill_from': "model.distill=dict(type='EnsembleDistillLoss', "

@@ -26,8 +26,8 @@ class MTEDINO(BaseMTESelfSupervisor):
     Args:
         backbone (dict): An :class:`MTEVisionTransformer` config.
         neck (dict): A :class:`MultiTokenNeck` whose projector is a
-            :class:`DINOHead`.
-        head (dict): A :class:`DINOLoss` config (``num_slots`` is filled
+            :class:`DINOProjector`.
+        head (dict): A :class:`DINOSlotHead` config (``num_slots`` is filled
             in from the slot layout).
         distill (dict, optional): An :class:`EnsembleDistillLoss` config.
         num_global_views (int): Leading views that are global crops.
@@ -60,7 +60,8 @@ class MTEDINO(BaseMTESelfSupervisor):
         check_moved_args('MTEDINO', kwargs)
         if aux_loss_views not in AUX_LOSS_VIEWS:
             raise ValueError(f'aux_loss_views must be one of '
-                             f'{tuple(AUX_LOSS_VIEWS)}, got {aux_loss_views!r}')
+                             f'{tuple(AUX_LOSS_VIEWS)}, got '
+                             f'{aux_loss_views!r}')
         if 'views' in kwargs:
             raise ValueError(f'{type(self).__name__} sets its views from '
                              'num_global_views and aux_loss_views')
@@ -77,7 +78,11 @@ class MTEDINO(BaseMTESelfSupervisor):
         """The projector's last layer during the first
         ``freeze_last_layer_epochs`` epochs (DINO)."""
         if self.current_epoch() < self.freeze_last_layer_epochs:
-            return self.neck.last_layer_parameters()
+            return [param for projector in self.neck.projectors()
+                    for name in ('last_layer', 'patch_last_layer')
+                    if getattr(projector, name, None) is not None
+                    for param in getattr(projector, name).parameters()
+                    if param.requires_grad]
         return []
 
     def update_last_layer_freeze(self, epoch: int) -> None:
@@ -85,7 +90,13 @@ class MTEDINO(BaseMTESelfSupervisor):
         is frozen (:meth:`frozen_parameters`; :class:`FrozenParamsHook`
         then removes them before the optimizer step)."""
         frozen = epoch < self.freeze_last_layer_epochs
-        self.neck.freeze_last_layer(frozen)
+        for projector in self.neck.projectors():
+            if hasattr(projector, 'freeze_last_layer'):
+                projector.freeze_last_layer = frozen
+            elif frozen:
+                raise TypeError(f'{type(projector).__name__} has no last '
+                                'layer to freeze; set '
+                                'model.freeze_last_layer_epochs=0')
         if frozen and not getattr(self, 'frozen_grads_removed', False) and \
                 not getattr(self, '_warned_frozen', False):
             self._warned_frozen = True

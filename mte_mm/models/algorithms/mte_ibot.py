@@ -24,8 +24,8 @@ class MTEiBOT(MTEDINO):
       over all patch tokens, masked ones included); the local views
       unmasked, global token only (``aux_loss_views='global'``).
     * Teacher: the unmasked global views; its patch tokens are projected
-      (the neck's :meth:`MultiTokenNeck.project_patches`, an
-      :class:`IBOTHead`) at every patch, because the patch centre is the
+      (:meth:`project_patches`: the neck's projector, an
+      :class:`IBOTProjector`) at every patch, because the patch centre is the
       mean over all of them. The student's only at its masked patches: the
       8192-way last layer on every patch is the dominant cost.
     * Losses: ``loss_global`` / ``loss_aux`` / ``loss_pooled`` /
@@ -35,8 +35,8 @@ class MTEiBOT(MTEDINO):
         backbone (dict): An :class:`MTEVisionTransformer` with
             ``use_mask_token=True``.
         neck (dict): A :class:`MultiTokenNeck` whose projector is an
-            :class:`IBOTHead`.
-        head (dict): A :class:`DINOLoss` config (CLS-level slots).
+            :class:`IBOTProjector`.
+        head (dict): A :class:`DINOSlotHead` config (CLS-level slots).
         patch_loss (dict): An :class:`IBOTPatchLoss` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config.
         pred_start_epoch (int): Epochs before this one mask nothing (the
@@ -67,10 +67,10 @@ class MTEiBOT(MTEDINO):
         if getattr(self.backbone, 'mask_token', None) is None:
             raise TypeError('MTEiBOT: the backbone needs a mask token (set '
                             'model.backbone.use_mask_token=True)')
-        if not hasattr(self.neck.projector.module, 'forward_patches'):
+        if not hasattr(self.neck.projectors()[0], 'forward_patches'):
             raise TypeError('MTEiBOT: model.neck.projector must project '
-                            'patch tokens (type=IBOTHead), got '
-                            f'{type(self.neck.projector.module).__name__}')
+                            'patch tokens (type=IBOTProjector), got '
+                            f'{type(self.neck.projectors()[0]).__name__}')
         self.patch_loss = MMPRETRAIN_MODELS.build(patch_loss)
         self.pred_start_epoch = pred_start_epoch
 
@@ -106,6 +106,12 @@ class MTEiBOT(MTEDINO):
         before), as the official iBOT schedule with ``mim_start_epoch``."""
         return max(epoch - self.pred_start_epoch, 0)
 
+    @staticmethod
+    def project_patches(neck, patches: Tensor) -> Tensor:
+        """``(..., C)`` patch tokens -> ``(..., D)`` through ``neck``'s
+        (global token's) :class:`IBOTProjector` patch path."""
+        return neck.projectors()[0].forward_patches(patches)
+
     def extra_losses(self, teacher_out: Dict[str, Tensor],
                      student_out: List[Dict[str, Tensor]], masks: Tensor,
                      epoch: int) -> Dict[str, Tensor]:
@@ -113,15 +119,15 @@ class MTEiBOT(MTEDINO):
         update)."""
         masked = masks.flatten(0, 1)  # (V_t * B, P), the views' row order
         with torch.no_grad():
-            teacher_patches = self.teacher.module['neck'].project_patches(
-                teacher_out['x_norm_patchtokens'])
+            teacher_patches = self.project_patches(
+                self.teacher.module['neck'], teacher_out['x_norm_patchtokens'])
             patch_targets = self.patch_loss.targets(
                 teacher_patches[masked], self.patch_schedule_epoch(epoch))
         student_patches = self._first_views(
             student_out, 'x_norm_patchtokens', masks.shape[0],
             masks.shape[1])
         loss = self.patch_loss.loss(
-            self.neck.project_patches(student_patches[masked]),
+            self.project_patches(self.neck, student_patches[masked]),
             patch_targets, masks)
         self.patch_loss.update(teacher_patches)
         return dict(loss_patch=loss)

@@ -1,6 +1,5 @@
-from .dino_head import DINOHead
-from .ibot_head import IBOTHead
+from .dino_slot_head import DINOSlotHead, DINOSlotHead
 from .mocov3_slot_head import MoCoV3SlotHead
 from .slot_head import BaseSlotHead
 
-__all__ = ['BaseSlotHead', 'DINOHead', 'IBOTHead', 'MoCoV3SlotHead']
+__all__ = ['BaseSlotHead', 'DINOSlotHead', 'DINOSlotHead', 'MoCoV3SlotHead']

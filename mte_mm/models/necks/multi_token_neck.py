@@ -101,36 +101,15 @@ class MultiTokenNeck(BaseModule):
                     module.init_weights()
         super().init_weights()
 
-    def _projectors(self) -> list:
-        """The built projectors (inside their :class:`SlotwiseProjector`)."""
+    def projectors(self) -> list:
+        """The built projectors (each inside its :class:`SlotwiseProjector`):
+        the global token's first, then the auxiliary and pooled tokens' with
+        ``separate_projectors``. Methods reach their projector's own state
+        here (DINO's last-layer freeze, iBOT's patch path)."""
         wrappers = [self.projector] + (
             [self.aux_projector, self.pooled_projector]
             if self.separate_projectors else [])
         return [wrapper.module for wrapper in wrappers]
-
-    def last_layer_parameters(self) -> list:
-        """The trainable parameters of every projector's last layer(s)
-        (``last_layer``, iBOT's ``patch_last_layer``): what DINO freezes."""
-        params = []
-        for projector in self._projectors():
-            for name in ('last_layer', 'patch_last_layer'):
-                layer = getattr(projector, name, None)
-                if layer is not None:
-                    params += [p for p in layer.parameters()
-                               if p.requires_grad]
-        return params
-
-    def freeze_last_layer(self, frozen: bool) -> None:
-        """Freeze (zero the gradients of) the last layer of every projector
-        that has one (DINO freezes it during the first epoch; with
-        :class:`FrozenParamsHook` the optimizer then skips it)."""
-        for projector in self._projectors():
-            if hasattr(projector, 'freeze_last_layer'):
-                projector.freeze_last_layer = frozen
-            elif frozen:
-                raise TypeError(f'{type(projector).__name__} has no last '
-                                'layer to freeze; set the algorithm\'s '
-                                'freeze_last_layer_epochs=0')
 
     def slots(self, tokens: Dict[str, Tensor], global_only: bool = False
               ) -> Dict[str, Tensor]:
@@ -160,16 +139,6 @@ class MultiTokenNeck(BaseModule):
         return torch.cat([projector(part)
                           for projector, part in kinds if part.shape[1]],
                          dim=1)
-
-    def project_patches(self, patches: Tensor) -> Tensor:
-        """``(..., C)`` patch tokens -> ``(..., D)`` through the global
-        token's projector's patch path (iBOT's :class:`IBOTHead`)."""
-        projector = self.projector.module
-        if not hasattr(projector, 'forward_patches'):
-            raise TypeError(f'MultiTokenNeck: the projector '
-                            f'{type(projector).__name__} has no '
-                            'forward_patches(); use IBOTHead for iBOT')
-        return projector.forward_patches(patches)
 
     def forward(self, tokens: Dict[str, Tensor], global_only: bool = False
                 ) -> Dict[str, Tensor]:

@@ -20,7 +20,7 @@ def infer_input_type(module: nn.Module) -> str:
     """How ``module`` is called: ``'tuple'`` when the first argument of its
     ``forward`` is annotated as a tuple or list of tensors (mmpretrain's
     necks: ``NonLinearNeck.forward(x: Tuple[Tensor])``, which return a tuple
-    too), else ``'tensor'`` (``DINOHead``, an ``nn.Sequential`` MLP)."""
+    too), else ``'tensor'`` (``DINOProjector``, an ``nn.Sequential`` MLP)."""
     params = list(inspect.signature(module.forward).parameters.values())
     annotation = params[0].annotation if params else inspect.Parameter.empty
     kinds = typing.get_args(annotation) \

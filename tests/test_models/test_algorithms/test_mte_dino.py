@@ -7,7 +7,7 @@ from mmpretrain.registry import MODELS
 
 import mte_mm  # noqa: F401
 
-from ..test_losses.test_dino_loss import reference_dino_loss
+from ..test_heads.test_dino_slot_head import reference_dino_loss
 
 DIM, OUT = 32, 48
 
@@ -30,11 +30,11 @@ def build(num_aux=2, num_pooled=2, distill_weight=1.0, distill_from=None,
         neck=dict(type='MultiTokenNeck', in_channels=DIM,
                   num_pooled_tokens=num_pooled, projector_call='joint',
                   separate_projectors=separate_heads,
-                  projector=dict(type='DINOHead', in_channels=DIM,
+                  projector=dict(type='DINOProjector', in_channels=DIM,
                                  out_channels=OUT, hidden_channels=40,
                                  bottleneck_channels=16,
                                  norm_last_layer=False)),
-        head=dict(type='DINOLoss', out_channels=OUT),
+        head=dict(type='DINOSlotHead', out_channels=OUT),
         distill=distill,
         data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3),
         **kwargs)
@@ -134,7 +134,7 @@ def test_aux_losses_on_global_views_only():
         build(aux_loss_views='some')
     # arguments of the layout before the MTE modules name their new home
     with pytest.raises(TypeError, match='loss -> model.head'):
-        build(loss=dict(type='DINOLoss', out_channels=OUT))
+        build(loss=dict(type='DINOSlotHead', out_channels=OUT))
 
 
 def test_distill_from_selects_the_ensemble():
@@ -168,7 +168,8 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
         b = model.teacher.module['backbone'].forward_tokens(x)
     torch.testing.assert_close(a['x_norm_clstoken'], b['x_norm_clstoken'])
     # epoch 0: the last layer is frozen (zero gradients)
-    assert params['neck.projector.module.last_layer.weight_v'].grad.abs().sum() == 0
+    last = params['neck.projector.module.last_layer.weight_v']
+    assert last.grad.abs().sum() == 0
 
 
 def test_ema_update_every_step_matches_cosine_formula():
@@ -207,8 +208,23 @@ def test_separate_heads():
             'neck.pooled_projector'} <= names
     losses = model.loss(views(), None)
     sum(losses.values()).backward()
-    assert model.neck.aux_projector.module.mlp[0].weight.grad.abs().sum() > 0
-    assert model.neck.pooled_projector.module.mlp[0].weight.grad.abs().sum() > 0
+    for wrapper in (model.neck.aux_projector, model.neck.pooled_projector):
+        assert wrapper.module.mlp[0].weight.grad.abs().sum() > 0
+    # epoch 0: DINO's freeze covers every projector's last layer
+    for projector in model.neck.projectors():
+        assert projector.freeze_last_layer
+        assert projector.last_layer.weight_v.grad.abs().sum() == 0
+    assert {id(p) for p in model.frozen_parameters()} == {
+        id(p) for projector in model.neck.projectors()
+        for p in projector.last_layer.parameters()}
+
+
+def test_freezing_a_projector_without_last_layer_is_named():
+    MessageHub.get_current_instance().update_info('epoch', 0)
+    model = build()
+    model.neck.projector.module = torch.nn.Linear(DIM, OUT)
+    with pytest.raises(TypeError, match='freeze_last_layer_epochs=0'):
+        model.update_last_layer_freeze(0)
 
 
 def test_global_full_slot_weighting():

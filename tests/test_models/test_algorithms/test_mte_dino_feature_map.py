@@ -7,7 +7,7 @@ from mmpretrain.registry import MODELS
 
 import mte_mm  # noqa: F401
 
-from ..test_losses.test_dino_loss import reference_dino_loss
+from ..test_heads.test_dino_slot_head import reference_dino_loss
 
 DIM, OUT = 64, 48
 
@@ -27,11 +27,11 @@ def build(num_aux=0, num_pooled=0, distill_weight=0.0):
                           drop_path_rate=0.1)),
         neck=dict(type='MultiTokenNeck', in_channels=DIM,
                   num_pooled_tokens=num_pooled, projector_call='joint',
-                  projector=dict(type='DINOHead', in_channels=DIM,
+                  projector=dict(type='DINOProjector', in_channels=DIM,
                                  out_channels=OUT, hidden_channels=40,
                                  bottleneck_channels=16,
                                  norm_last_layer=False)),
-        head=dict(type='DINOLoss', out_channels=OUT),
+        head=dict(type='DINOSlotHead', out_channels=OUT),
         distill=dict(type='EnsembleDistillLoss', loss_weight=distill_weight),
         data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3)))
     model.init_weights()

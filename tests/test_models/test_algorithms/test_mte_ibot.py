@@ -9,7 +9,7 @@ from mmpretrain.structures import DataSample
 
 import mte_mm  # noqa: F401
 
-from ..test_losses.test_dino_loss import reference_dino_loss
+from ..test_heads.test_dino_slot_head import reference_dino_loss
 from ..test_losses.test_ibot_patch_loss import reference_patch_loss
 
 DIM, OUT, BATCH, GRID = 32, 48, 3, 4  # 32 px global views, 8 px patches
@@ -29,12 +29,12 @@ def build(num_aux=0, num_pooled=0, distill_weight=0.0, type='MTEiBOT',
                       num_aux_tokens=num_aux, use_mask_token=True),
         neck=dict(type='MultiTokenNeck', in_channels=DIM,
                   num_pooled_tokens=num_pooled, projector_call='joint',
-                  projector=dict(type='IBOTHead', in_channels=DIM,
+                  projector=dict(type='IBOTProjector', in_channels=DIM,
                                  out_channels=OUT, hidden_channels=40,
                                  bottleneck_channels=16,
                                  shared_last_layer=shared_last_layer,
                                  norm_last_layer=False)),
-        head=dict(type='DINOLoss', out_channels=OUT),
+        head=dict(type='DINOSlotHead', out_channels=OUT),
         distill=dict(type='EnsembleDistillLoss', loss_weight=distill_weight),
         data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3),
         **kwargs)
@@ -213,10 +213,10 @@ def test_bad_input_is_named():
                           img_size=32, patch_size=8, num_aux_tokens=0),
             neck=dict(type='MultiTokenNeck', in_channels=192,
                       num_pooled_tokens=0,
-                      projector=dict(type='IBOTHead', in_channels=192,
+                      projector=dict(type='IBOTProjector', in_channels=192,
                                      out_channels=OUT)),
-            head=dict(type='DINOLoss', out_channels=OUT),
+            head=dict(type='DINOSlotHead', out_channels=OUT),
             patch_loss=dict(type='IBOTPatchLoss', out_channels=OUT)))
     with pytest.raises(ValueError, match='patch_out_channels'):
-        MODELS.build(dict(type='IBOTHead', in_channels=8, out_channels=16,
+        MODELS.build(dict(type='IBOTProjector', in_channels=8, out_channels=16,
                           patch_out_channels=32))

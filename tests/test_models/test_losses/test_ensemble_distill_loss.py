@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mte_mm.models import DINOLoss, EnsembleDistillLoss, MoCoV3SlotHead
+from mte_mm.models import DINOSlotHead, EnsembleDistillLoss, MoCoV3SlotHead
 from mte_mm.models.losses.ensemble_distill_loss import entropy_weights
 from mte_mm.models.utils.slot_layout import SlotLayout
 
@@ -35,7 +35,7 @@ def cross_view(ensemble, student):
 
 
 def head():
-    return DINOLoss(out_channels=D, num_slots=4)
+    return DINOSlotHead(out_channels=D, num_slots=4)
 
 
 def test_default_is_the_mean_of_the_members_for_the_global_slot():

@@ -83,7 +83,7 @@ def test_per_slot_projection_keeps_batch_statistics_apart():
 
 def test_separate_projectors_and_global_only():
     _, tokens = backbone_tokens(num_aux=2)
-    dino = dict(type='DINOHead', in_channels=C, out_channels=24,
+    dino = dict(type='DINOProjector', in_channels=C, out_channels=24,
                 hidden_channels=40, bottleneck_channels=8)
     neck = MultiTokenNeck(C, projector=dino, num_pooled_tokens=1,
                           separate_projectors=True)
@@ -96,8 +96,9 @@ def test_separate_projectors_and_global_only():
     only = neck(tokens, global_only=True)
     assert only['projected'].shape == (4, 1, 24)
     torch.testing.assert_close(only['projected'], out['projected'][:, :1])
-    neck.freeze_last_layer(True)
-    assert neck.aux_projector.module.freeze_last_layer
+    assert neck.projectors() == [neck.projector.module,
+                                 neck.aux_projector.module,
+                                 neck.pooled_projector.module]
 
 
 def test_bad_arguments_are_named():
@@ -105,8 +106,6 @@ def test_bad_arguments_are_named():
         MultiTokenNeck(C, projector=NONLINEAR, projector_call='sometimes')
     with pytest.raises(ValueError, match='-1'):
         MultiTokenNeck(C, projector=NONLINEAR, num_pooled_tokens=-1)
-    with pytest.raises(TypeError, match='freeze_last_layer_epochs=0'):
-        MultiTokenNeck(C, projector=NONLINEAR).freeze_last_layer(True)
 
 
 class TupleMLP(torch.nn.Module):

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mte_mm.models import DINOLoss, MoCoV3SlotHead
+from mte_mm.models import DINOSlotHead, MoCoV3SlotHead
 from mte_mm.models.utils import ViewGroups, ViewPolicy
 
 
@@ -38,7 +38,7 @@ def test_view_groups_read_views_not_forwards():
 
 def test_heads_give_the_same_loss_however_views_are_grouped():
     torch.manual_seed(0)
-    dino = DINOLoss(out_channels=6, num_slots=2)
+    dino = DINOSlotHead(out_channels=6, num_slots=2)
     student, teacher = torch.randn(4, 3, 2, 6), torch.randn(2, 3, 2, 6)
     one = dino.loss(dino.predictions(student), dino.targets(teacher))
     split = dino.loss(dino.predictions(ViewGroups(

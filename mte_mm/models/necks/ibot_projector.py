@@ -1,8 +1,10 @@
-"""iBOT's projection head (Zhou et al., "iBOT: Image BERT Pre-Training with
-Online Tokenizer", ICLR 2022): DINO's head that also projects patch tokens,
-the projector of iBOT and MTE-iBOT (Multi-Token Enhancing, arXiv
-2411.15787)."""
+"""iBOT's projector (Zhou et al., "iBOT: Image BERT Pre-Training with
+Online Tokenizer", ICLR 2022; the original code's head): DINO's projector
+that also projects patch tokens, for iBOT and MTE-iBOT (Multi-Token
+Enhancing, arXiv 2411.15787)."""
 from typing import Optional
+
+import warnings
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -10,12 +12,12 @@ from torch import Tensor
 from ...registry import MODELS
 from ..layers.weight_norm_linear import WeightNormLinear
 from ..utils.precision import at_least_float32
-from .dino_head import DINOHead
+from .dino_projector import DINOProjector
 
 
 @MODELS.register_module()
-class IBOTHead(DINOHead):
-    """:class:`DINOHead` for the CLS-level slots plus
+class IBOTProjector(DINOProjector):
+    """:class:`DINOProjector` for the CLS-level slots plus
     :meth:`forward_patches` for patch tokens: the same MLP and L2
     normalisation, then the same last layer (``shared_last_layer=True``,
     the iBOT ViT-S/16 recipe's ``shared_head``) or a separate weight-normed
@@ -30,7 +32,7 @@ class IBOTHead(DINOHead):
             ``out_channels``.
         shared_last_layer (bool): One last layer for CLS and patch tokens.
             Defaults to True.
-        **kwargs: :class:`DINOHead`'s ``hidden_channels``,
+        **kwargs: :class:`DINOProjector`'s ``hidden_channels``,
             ``bottleneck_channels``, ``num_layers``, ``use_bn``,
             ``norm_last_layer``, ``init_cfg``.
     """
@@ -66,3 +68,14 @@ class IBOTHead(DINOHead):
             else self.patch_last_layer
         return last(x, freeze=self.freeze_last_layer).reshape(
             *shape, last.out_features)  # explicit: no masked patch is 0 rows
+
+
+@MODELS.register_module()
+class IBOTHead(IBOTProjector):
+    """Deprecated name of :class:`IBOTProjector` (a projector is a neck-side
+    module, as in mmpretrain); the same module and state."""
+
+    def __init__(self, *args, **kwargs):
+        warnings.warn("type='IBOTHead' is deprecated: use 'IBOTProjector'",
+                      FutureWarning, stacklevel=2)
+        super().__init__(*args, **kwargs)

@@ -1,19 +1,22 @@
-"""DINO projection head (Caron et al., "Emerging Properties in
-Self-Supervised Vision Transformers", ICCV 2021)."""
+"""DINO's projector (Caron et al., "Emerging Properties in Self-Supervised
+Vision Transformers", ICCV 2021), which the original code calls its head;
+a neck-side module here, as in mmpretrain's split (the criterion is the
+head, :class:`DINOSlotHead`)."""
 from typing import Optional
 
+import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from ...registry import MODELS
 from torch import Tensor, nn
-import torch.nn.functional as F
+
+from ...registry import MODELS
 
 from ..layers.weight_norm_linear import WeightNormLinear
 from ..utils.precision import at_least_float32
 
 
 @MODELS.register_module()
-class DINOHead(BaseModule):
+class DINOProjector(BaseModule):
     """MLP (``num_layers`` Linear layers, GELU, optional BN) to a bottleneck,
     L2 normalisation, then a weight-normalised linear layer without bias.
 
@@ -42,7 +45,8 @@ class DINOHead(BaseModule):
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
         if num_layers < 1:
-            raise ValueError(f'DINOHead: num_layers must be >= 1, got {num_layers}')
+            raise ValueError('DINOProjector: num_layers must be >= 1, got '
+                             f'{num_layers}')
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + \
             [bottleneck_channels]
         layers = []

@@ -3,13 +3,13 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from mte_mm.models import DINOHead
+from mte_mm.models import DINOProjector
 
 
 def test_head_shapes_and_weight_norm_formula():
     torch.manual_seed(0)
-    head = DINOHead(in_channels=16, out_channels=40, hidden_channels=24,
-                    bottleneck_channels=8)
+    head = DINOProjector(in_channels=16, out_channels=40, hidden_channels=24,
+                         bottleneck_channels=8)
     x = torch.randn(3, 5, 16)  # (batch, slots, dims)
     out = head(x)
     assert out.shape == (3, 5, 40)
@@ -21,13 +21,13 @@ def test_head_shapes_and_weight_norm_formula():
                                                            keepdim=True)).T
     torch.testing.assert_close(out.reshape(-1, 40), ref)
     assert not last.weight_g.requires_grad
-    assert DINOHead(16, 40, norm_last_layer=False).last_layer.weight_g \
+    assert DINOProjector(16, 40, norm_last_layer=False).last_layer.weight_g \
         .requires_grad
 
 
 def test_head_survives_deepcopy():
-    head = DINOHead(in_channels=16, out_channels=40, hidden_channels=24,
-                    bottleneck_channels=8)
+    head = DINOProjector(in_channels=16, out_channels=40, hidden_channels=24,
+                         bottleneck_channels=8)
     clone = copy.deepcopy(head)
     x = torch.randn(2, 16)
     torch.testing.assert_close(clone(x), head(x))
@@ -38,8 +38,8 @@ def test_head_survives_deepcopy():
 
 def test_frozen_last_layer_gets_zero_grads_but_same_output():
     torch.manual_seed(0)
-    head = DINOHead(in_channels=16, out_channels=40, hidden_channels=24,
-                    bottleneck_channels=8, norm_last_layer=False)
+    head = DINOProjector(in_channels=16, out_channels=40, hidden_channels=24,
+                         bottleneck_channels=8, norm_last_layer=False)
     x = torch.randn(4, 16)
     free = head(x)
     head.freeze_last_layer = True

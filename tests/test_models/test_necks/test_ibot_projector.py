@@ -1,18 +1,19 @@
 import torch
 import torch.nn.functional as F
 
-from mte_mm.models import IBOTHead
+from mte_mm.models import IBOTProjector
 
 
 def test_patch_path_shares_the_mlp_and_optionally_the_last_layer():
     torch.manual_seed(0)
     x = torch.randn(2, 5, 8)
-    shared = IBOTHead(in_channels=8, out_channels=12, hidden_channels=16,
-                      bottleneck_channels=4)
+    shared = IBOTProjector(in_channels=8, out_channels=12, hidden_channels=16,
+                           bottleneck_channels=4)
     torch.testing.assert_close(shared.forward_patches(x), shared(x))
-    separate = IBOTHead(in_channels=8, out_channels=12, hidden_channels=16,
-                        bottleneck_channels=4, patch_out_channels=20,
-                        shared_last_layer=False, norm_last_layer=False)
+    separate = IBOTProjector(in_channels=8, out_channels=12,
+                             hidden_channels=16, bottleneck_channels=4,
+                             patch_out_channels=20, shared_last_layer=False,
+                             norm_last_layer=False)
     out = separate.forward_patches(x)
     assert out.shape == (2, 5, 20) and separate(x).shape == (2, 5, 12)
     # by hand: the shared MLP, L2 norm, the patch layer's g * v / |v|
@@ -24,9 +25,9 @@ def test_patch_path_shares_the_mlp_and_optionally_the_last_layer():
 
 
 def test_first_epoch_freeze_covers_the_patch_layer():
-    head = IBOTHead(in_channels=8, out_channels=12, hidden_channels=16,
-                    bottleneck_channels=4, shared_last_layer=False,
-                    norm_last_layer=False)
+    head = IBOTProjector(in_channels=8, out_channels=12, hidden_channels=16,
+                         bottleneck_channels=4, shared_last_layer=False,
+                         norm_last_layer=False)
     head.freeze_last_layer = True
     head.forward_patches(torch.randn(3, 8)).sum().backward()
     assert head.patch_last_layer.weight_v.grad.abs().sum() == 0

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mte_mm.models import DINOLoss, cross_view_cross_entropy
+from mte_mm.models import DINOSlotHead, cross_view_cross_entropy
 
 from ...conftest import run_gloo_workers
 
@@ -29,7 +29,7 @@ def test_loss_equals_reference_per_slot():
     views, batch, slots, dim = 5, 3, 4, 16
     student = torch.randn(views, batch, slots, dim)
     teacher = torch.randn(2, batch, slots, dim)
-    loss = DINOLoss(out_channels=dim, num_slots=slots, teacher_temp=0.05)
+    loss = DINOSlotHead(out_channels=dim, num_slots=slots, teacher_temp=0.05)
     loss.center.copy_(torch.randn(slots, dim) * 0.1)
     per_slot = loss.loss(loss.predictions(student), loss.targets(teacher))
     for j in range(slots):
@@ -42,14 +42,14 @@ def test_loss_equals_reference_per_slot():
 def test_center_update_matches_formula_and_shared_center():
     torch.manual_seed(0)
     teacher = torch.randn(2, 3, 4, 8)
-    loss = DINOLoss(out_channels=8, num_slots=4)
+    loss = DINOSlotHead(out_channels=8, num_slots=4)
     loss.update(teacher)
     expected = 0.1 * teacher.reshape(6, 4, 8).mean(0)
     torch.testing.assert_close(loss.center, expected)
     loss.update(teacher)
     torch.testing.assert_close(loss.center, 0.9 * expected + expected)
 
-    shared = DINOLoss(out_channels=8, num_slots=4, center_per_slot=False)
+    shared = DINOSlotHead(out_channels=8, num_slots=4, center_per_slot=False)
     shared.update(teacher)
     assert shared.center.shape == (1, 8)
     torch.testing.assert_close(shared.center[0],
@@ -57,14 +57,14 @@ def test_center_update_matches_formula_and_shared_center():
 
 
 def test_teacher_temperature_warmup_schedule():
-    loss = DINOLoss(out_channels=8, warmup_teacher_temp=0.04,
-                    teacher_temp=0.07, warmup_teacher_temp_epochs=30)
+    loss = DINOSlotHead(out_channels=8, warmup_teacher_temp=0.04,
+                        teacher_temp=0.07, warmup_teacher_temp_epochs=30)
     expected = torch.linspace(0.04, 0.07, 30)
     for epoch in range(30):
         assert loss.teacher_temp_at(epoch) == pytest.approx(
             float(expected[epoch]))
     assert loss.teacher_temp_at(30) == loss.teacher_temp_at(99) == 0.07
-    assert DINOLoss(8).teacher_temp_at(0) == 0.04
+    assert DINOSlotHead(8).teacher_temp_at(0) == 0.04
 
 
 def test_cross_view_pairs_skip_same_view_only():
@@ -82,7 +82,7 @@ def test_cross_view_pairs_skip_same_view_only():
 
 def _center_worker(rank):
     logits = torch.arange(24, dtype=torch.float32).view(2, 1, 3, 4) * (rank + 1)
-    loss = DINOLoss(out_channels=4, num_slots=3)
+    loss = DINOSlotHead(out_channels=4, num_slots=3)
     loss.update(logits)
     return loss.center.clone()
 
