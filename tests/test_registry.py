@@ -42,6 +42,7 @@ BUILD_ARGS = dict(
     models=dict(
         MTEVisionTransformer=_VIT,
         MTEMoCoV3ViT=_VIT,
+        TransferViT=dict(_VIT, window_size=1, global_attn_indices=[-1]),
         FeatureMapTokenAdapter=dict(
             num_aux_tokens=1, aux_num_heads=1,
             backbone=dict(type='mmpretrain.ConvNeXt',

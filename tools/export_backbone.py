@@ -32,15 +32,8 @@ from mte_mm.models import upgrade_legacy_state_dict
 from mte_mm.models.layers.attention_pooling import AttentionPooling
 from mte_mm.utils.atomic import atomic_torch_save
 from mte_mm.models.backbones import (extract_backbone, extract_pooling,
-                                     mmpretrain_vit_to_timm,
-                                     plain_backbone_config,
-                                     plain_backbone_state,
                                      pooled_image_feature)
 
-MTE_ARGS = ('num_aux_tokens', 'aux_attention', 'norm_intermediate',
-            'aux_init_std', 'use_mask_token', 'aux_patch_keep')
-# MoCoV3ViT's training-only switches: the export is a plain ViT
-TRAINING_ARGS = ('stop_grad_conv1', 'frozen_stages', 'norm_eval')
 ATOL = 1e-5
 
 
@@ -59,67 +52,33 @@ def load_state_dict(path: str) -> dict:
     return upgrade_legacy_state_dict(ckpt.get('state_dict', ckpt))
 
 
-def plain_vit_cfg(backbone_cfg: dict) -> dict:
-    """The ``mmpretrain.VisionTransformer`` config of an MTE backbone (a
-    named arch becomes its dict: ``'mocov3-small'`` exists only once
-    ``MoCoV3ViT`` was built)."""
-    from mmpretrain.models import VisionTransformer
-    cfg = {k: v for k, v in backbone_cfg.items()
-           if k not in MTE_ARGS + TRAINING_ARGS +
-           ('type', 'init_cfg', 'drop_path_rate')}
-    if isinstance(cfg.get('arch'), str) and \
-            cfg['arch'].lower() in VisionTransformer.arch_zoo:
-        cfg['arch'] = dict(VisionTransformer.arch_zoo[cfg['arch'].lower()])
-    return dict(cfg, type='mmpretrain.VisionTransformer')
-
-
-def timm_vit(backbone_cfg: dict):
-    """timm ``VisionTransformer`` with the same architecture."""
-    from functools import partial
-
-    from timm.models.vision_transformer import VisionTransformer
-    arch = backbone_cfg['arch']
-    if isinstance(arch, str):
-        from mmpretrain.models import VisionTransformer as MMViT
-        arch = MMViT.arch_zoo[arch.lower()]
-    eps = backbone_cfg.get('norm_cfg', {}).get('eps', 1e-6)
-    return VisionTransformer(
-        img_size=backbone_cfg.get('img_size', 224),
-        patch_size=backbone_cfg.get('patch_size', 16),
-        embed_dim=arch['embed_dims'], depth=arch['num_layers'],
-        num_heads=arch['num_heads'],
-        mlp_ratio=arch['feedforward_channels'] / arch['embed_dims'],
-        qkv_bias=backbone_cfg.get('qkv_bias', True),
-        pre_norm=backbone_cfg.get('pre_norm', False),
-        init_values=backbone_cfg.get('layer_scale_init_value') or None,
-        num_classes=0, global_pool='token',
-        norm_layer=partial(torch.nn.LayerNorm, eps=eps))
-
-
 atomic_save = atomic_torch_save  # the name this tool's callers know
 
 
-def check_close(name: str, got: torch.Tensor, want: torch.Tensor) -> None:
-    err = (got - want).abs().max().item()
-    if err > ATOL:
-        raise RuntimeError(f'export verification failed: {name} differs from '
-                           f'the MTE backbone by {err:.3g} (> {ATOL})')
+def check_errors(errors: dict) -> None:
+    """Raise naming the first exported output that differs from the MTE
+    backbone's by more than ``ATOL``."""
+    for name, err in errors.items():
+        if not err <= ATOL:
+            raise RuntimeError(f'export verification failed: {name} differs '
+                               f'from the MTE backbone by {err:.3g} '
+                               f'(> {ATOL})')
 
 
-def pooled_vit_cfg(backbone_cfg: dict, num_pooled_tokens: int) -> dict:
-    """The ``AttentionPooledViT`` config of an MTE ViT backbone."""
-    return dict(plain_vit_cfg(backbone_cfg), type='mte_mm.AttentionPooledViT',
+def pooled_vit_cfg(plain_cfg: dict, num_pooled_tokens: int) -> dict:
+    """The ``AttentionPooledViT`` config of an exported plain ViT config."""
+    return dict(plain_cfg, type='mte_mm.AttentionPooledViT',
                 num_pooled_tokens=num_pooled_tokens, out_type='pooled')
 
 
 def check_pooled_request(cfg: Config) -> int:
     """K of a model whose pooled feature can be exported, else a clear
     error (before any work)."""
-    backbone_type = cfg.model.backbone['type'].split('.')[-1]
-    if backbone_type == 'FeatureMapTokenAdapter':
+    backbone_type = cfg.model.backbone['type']
+    if not getattr(MODELS.get(backbone_type), 'supports_pooled_export',
+                   False):
         raise ValueError('--pooled: the pooled-feature export is for ViT '
-                         'backbones; model.backbone is a '
-                         'FeatureMapTokenAdapter')
+                         f'backbones; model.backbone is a {backbone_type}')
     num_pooled = cfg.model.get('neck', {}).get('num_pooled_tokens', 0)
     if not num_pooled:
         raise ValueError('--pooled: the config has no pooled tokens '
@@ -137,32 +96,31 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
     state_dict = load_state_dict(checkpoint)
     backbone_cfg = cfg.model.backbone.to_dict()
     name = name or osp.splitext(osp.basename(checkpoint))[0]
-    if backbone_cfg['type'].split('.')[-1] == 'FeatureMapTokenAdapter':
-        return export_feature_map(backbone_cfg, state_dict, checkpoint,
-                                  out_dir, source, name)
     pooling_sd = extract_pooling(state_dict, source) if pooled else None
+    # the backbone converts itself (export_config / export_state_dict) and
+    # says how its export must match it (export_errors)
     mte = MODELS.build(backbone_cfg)
     mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
     mte.eval()
-    plain_sd = extract_backbone(state_dict, source)
-    plain = MODELS.build(dict(plain_vit_cfg(backbone_cfg), out_type='raw'))
-    plain.load_state_dict(plain_sd)
+    plain_cfg = mte.export_config(backbone_cfg)
+    plain_sd = mte.export_state_dict()
+    plain = MODELS.build(plain_cfg)
+    plain.load_state_dict(plain_sd)  # strict: every key used
     plain.eval()
-    timm_sd = mmpretrain_vit_to_timm(plain_sd)
-    timm_model = timm_vit(backbone_cfg)
-    timm_model.load_state_dict(timm_sd)
-    timm_model.eval()
-
-    size = backbone_cfg.get('img_size', 224)
-    images = torch.randn(2, 3, size, size, generator=torch.Generator()
-                         .manual_seed(0))
-    tokens = mte.forward_tokens(images)
-    reference = torch.cat([tokens['x_norm_clstoken'][:, None],
-                           tokens['x_norm_patchtokens']], dim=1)
-    check_close('mmpretrain ViT', plain(images)[0], reference)
-    check_close('timm ViT', timm_model.forward_features(images), reference)
+    images = verification_images(backbone_cfg)
+    check_errors(mte.export_errors(plain, images))
+    stem = osp.join(out_dir, f'{name}_{source}_{mte.export_kind}')
+    paths = dict(mmpretrain=f'{stem}_mmpretrain.pth')
+    meta = dict(source_checkpoint=osp.abspath(checkpoint), source=source,
+                backbone=plain_cfg)
+    files = {paths['mmpretrain']: dict(meta=meta, state_dict=plain_sd)}
+    if hasattr(mte, 'export_timm'):
+        timm_sd, err = mte.export_timm(backbone_cfg, images)
+        check_errors({'timm ViT': err})
+        paths['timm'] = f'{stem}_timm.pth'
+        files[paths['timm']] = timm_sd
     if pooled:
-        pooled_cfg = pooled_vit_cfg(backbone_cfg, num_pooled)
+        pooled_cfg = pooled_vit_cfg(plain_cfg, num_pooled)
         pooled_model = MODELS.build(pooled_cfg)
         pooled_sd = dict(plain_sd, **{f'pooling.{k}': v
                                       for k, v in pooling_sd.items()})
@@ -171,48 +129,25 @@ def export(cfg: Config, checkpoint: str, out_dir: str, source: str = 'teacher',
         # reference: the MTE neck's pooling of the MTE backbone's tokens
         neck_pooling = AttentionPooling(pooled_model.embed_dims, num_pooled)
         neck_pooling.load_state_dict(pooling_sd)
-        want = pooled_image_feature(
-            neck_pooling(tokens['x_norm_patchtokens'])[0])
-        check_close('AttentionPooledViT', pooled_model(images)[0], want)
-
-    paths = dict(
-        mmpretrain=osp.join(out_dir, f'{name}_{source}_vit_mmpretrain.pth'),
-        timm=osp.join(out_dir, f'{name}_{source}_vit_timm.pth'))
-    meta = dict(source_checkpoint=osp.abspath(checkpoint), source=source,
-                backbone=plain_vit_cfg(backbone_cfg))
-    atomic_save(dict(meta=meta, state_dict=plain_sd), paths['mmpretrain'])
-    atomic_save(timm_sd, paths['timm'])
-    if pooled:
-        paths['pooled'] = osp.join(
-            out_dir, f'{name}_{source}_vit_pooled_mmpretrain.pth')
-        atomic_save(dict(meta=dict(meta, backbone=pooled_cfg),
-                         state_dict=pooled_sd), paths['pooled'])
+        want = pooled_image_feature(neck_pooling(
+            mte.forward_tokens(images)['x_norm_patchtokens'])[0])
+        check_errors({'AttentionPooledViT': (
+            pooled_model(images)[0] - want).abs().max().item()})
+        paths['pooled'] = f'{stem}_pooled_mmpretrain.pth'
+        files[paths['pooled']] = dict(meta=dict(meta, backbone=pooled_cfg),
+                                      state_dict=pooled_sd)
+    # written only once every export is verified
+    for path, obj in files.items():
+        atomic_save(obj, path)
     return paths
 
 
-def export_feature_map(backbone_cfg: dict, state_dict: dict,
-                       checkpoint: str, out_dir: str, source: str,
-                       name: str) -> dict:
-    """The plain mmpretrain backbone inside a ``FeatureMapTokenAdapter``."""
-    mte = MODELS.build(backbone_cfg)
-    mte.load_state_dict(extract_backbone(state_dict, source, keep_mte=True))
-    mte.eval()
-    plain_cfg = plain_backbone_config(backbone_cfg)
-    plain_sd = plain_backbone_state(mte.state_dict())
-    plain = MODELS.build(plain_cfg)
-    plain.load_state_dict(plain_sd)
-    plain.eval()  # (mmpretrain's ConvNeXt.train returns None: no chaining)
-    size = backbone_cfg['backbone'].get('img_size', 224)
-    images = torch.randn(2, 3, size, size, generator=torch.Generator()
-                         .manual_seed(0))
-    for i, (got, want) in enumerate(zip(plain(images), mte(images))):
-        check_close(f'{plain_cfg["type"]} output {i}', got, want)
-    kind = plain_cfg['type'].split('.')[-1].lower()
-    path = osp.join(out_dir, f'{name}_{source}_{kind}_mmpretrain.pth')
-    meta = dict(source_checkpoint=osp.abspath(checkpoint), source=source,
-                backbone=plain_cfg)
-    atomic_save(dict(meta=meta, state_dict=plain_sd), path)
-    return dict(mmpretrain=path)
+def verification_images(backbone_cfg: dict) -> torch.Tensor:
+    """A fixed random batch at the backbone's image size."""
+    size = backbone_cfg.get('img_size') or backbone_cfg.get(
+        'backbone', {}).get('img_size', 224)
+    return torch.randn(2, 3, size, size,
+                       generator=torch.Generator().manual_seed(0))
 
 
 def resolve_source(model_cfg: dict, source: str) -> str:

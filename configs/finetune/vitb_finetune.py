@@ -28,8 +28,7 @@ train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='MTEVisionTransformer',  # N = K = 0: exactly a plain ViT
-        num_aux_tokens=0,
+        type='TransferViT',  # exactly mmpretrain's ViT (no window option)
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=12,
                   feedforward_channels=4 * embed_dims),
         img_size=224, patch_size=16, drop_path_rate=0.1,

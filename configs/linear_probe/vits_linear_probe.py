@@ -12,8 +12,7 @@ num_blocks = 4
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='MTEVisionTransformer',  # N = K = 0: exactly a plain ViT
-        num_aux_tokens=0,
+        type='TransferViT',  # the exported plain ViT, + norm_intermediate
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=6,
                   feedforward_channels=4 * embed_dims),
         img_size=224, patch_size=16,

@@ -162,13 +162,14 @@ def test_convnext_export_is_the_plain_backbone_and_verified(tmp_path,
         adapter.eval()
         torch.testing.assert_close(plain(x)[-1], adapter(x)[-1])
     # a conversion that changed a weight is caught before anything is written
-    from mte_mm.models.backbones import plain_backbone_state
+    from mte_mm.models import FeatureMapTokenAdapter
+    convert = FeatureMapTokenAdapter.export_state_dict
 
-    def broken(state):
-        out = plain_backbone_state(state)
+    def broken(self):
+        out = convert(self)
         out['norm3.bias'] = out['norm3.bias'] + 1
         return out
-    monkeypatch.setattr(export_backbone, 'plain_backbone_state', broken)
+    monkeypatch.setattr(FeatureMapTokenAdapter, 'export_state_dict', broken)
     with pytest.raises(RuntimeError, match='verification failed'):
         export_backbone.export(cfg, str(path), str(tmp_path / 'bad'))
     assert not (tmp_path / 'bad').exists()

@@ -12,8 +12,7 @@ model = dict(
         std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_mask=True,
         pad_size_divisor=32),
     backbone=dict(
-        type='mte_mm.MTEVisionTransformer',
-        num_aux_tokens=0,  # a plain ViT at fine-tuning
+        type='mte_mm.TransferViT',  # mmpretrain's ViT + ViTDet windows
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=12,
                   feedforward_channels=4 * embed_dims),
         img_size=1024, patch_size=16, drop_path_rate=0.1,

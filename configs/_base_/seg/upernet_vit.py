@@ -15,8 +15,7 @@ model = dict(
     type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
     backbone=dict(
-        type='mte_mm.MTEVisionTransformer',
-        num_aux_tokens=0,  # a plain ViT at fine-tuning
+        type='mte_mm.TransferViT',  # mmpretrain's ViT: loads the export
         arch=dict(embed_dims=embed_dims, num_layers=12, num_heads=12,
                   feedforward_channels=4 * embed_dims),
         img_size=512, patch_size=16, drop_path_rate=0.1,

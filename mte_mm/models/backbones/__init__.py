@@ -5,9 +5,10 @@ from .feature_map_adapter import (FeatureMapTokenAdapter,
                                   plain_backbone_config, plain_backbone_state)
 from .mte_mocov3_vit import MTEMoCoV3ViT
 from .mte_vit import MTEVisionTransformer
+from .transfer_vit import TransferViT
 
 __all__ = ['AttentionPooledViT', 'FeatureMapTokenAdapter', 'MTEMoCoV3ViT',
-           'MTEVisionTransformer', 'extract_backbone', 'extract_pooling',
-           'mmpretrain_vit_to_timm',
+           'MTEVisionTransformer', 'TransferViT', 'extract_backbone',
+           'extract_pooling', 'mmpretrain_vit_to_timm',
            'plain_backbone_config', 'plain_backbone_state',
            'pooled_image_feature']

@@ -89,3 +89,28 @@ def mmpretrain_vit_to_timm(state_dict: Mapping[str, Tensor]
                 raise KeyError(f'no timm name for mmpretrain ViT key {key!r}')
         out[new] = value
     return out
+
+
+def timm_vit(plain_cfg: Mapping):
+    """A timm ``VisionTransformer`` of the architecture of a plain
+    ``mmpretrain.VisionTransformer`` config (arch given as a dict)."""
+    from functools import partial
+
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+    arch = plain_cfg['arch']
+    if isinstance(arch, str):
+        from mmpretrain.models import VisionTransformer as MMViT
+        arch = MMViT.arch_zoo[arch.lower()]
+    eps = plain_cfg.get('norm_cfg', {}).get('eps', 1e-6)
+    return VisionTransformer(
+        img_size=plain_cfg.get('img_size', 224),
+        patch_size=plain_cfg.get('patch_size', 16),
+        embed_dim=arch['embed_dims'], depth=arch['num_layers'],
+        num_heads=arch['num_heads'],
+        mlp_ratio=arch['feedforward_channels'] / arch['embed_dims'],
+        qkv_bias=plain_cfg.get('qkv_bias', True),
+        pre_norm=plain_cfg.get('pre_norm', False),
+        init_values=plain_cfg.get('layer_scale_init_value') or None,
+        num_classes=0, global_pool='token',
+        norm_layer=partial(torch.nn.LayerNorm, eps=eps))

@@ -182,6 +182,36 @@ class FeatureMapTokenAdapter(BaseModule):
                     aux=probs[..., :num_patches].mean(1),
                     patch_resolution=tokens['patch_resolution'])
 
+    # -- export: the wrapped backbone (tools/export_backbone.py) ------------
+    supports_pooled_export = False
+
+    @property
+    def export_kind(self) -> str:
+        """The wrapped backbone's name, in the exported file names."""
+        return type(self.backbone).__name__.lower()
+
+    def export_config(self, cfg: Mapping) -> dict:
+        """The wrapped backbone's config (:func:`plain_backbone_config`)."""
+        return plain_backbone_config(cfg)
+
+    def export_state_dict(self) -> Dict[str, Tensor]:
+        """The wrapped backbone's weights (:func:`plain_backbone_state`)."""
+        return plain_backbone_state(self.state_dict())
+
+    @torch.no_grad()
+    def export_errors(self, plain: nn.Module, images: Tensor
+                      ) -> Dict[str, float]:
+        """Largest absolute difference of each output of ``plain`` (the
+        exported backbone) from this adapter's :meth:`forward` (the wrapped
+        backbone's own outputs) on ``images``."""
+        outputs, wanted = plain(images), self(images)
+        if len(outputs) != len(wanted):
+            return {f'{type(plain).__name__} output count '
+                    f'{len(outputs)} != {len(wanted)}': float('inf')}
+        return {f'{type(plain).__name__} output {i}':
+                (got - want).abs().max().item()
+                for i, (got, want) in enumerate(zip(outputs, wanted))}
+
 
 def plain_backbone_config(adapter_cfg: Mapping) -> dict:
     """The wrapped backbone's config as a stock OpenMMLab config names it

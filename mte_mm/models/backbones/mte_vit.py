@@ -1,7 +1,8 @@
 """Vision Transformer with Multi-Token Enhancing tokens (MTE, Li et al.,
 "Multi-Token Enhancing for Vision Representation Learning", arXiv 2411.15787).
 """
-from typing import Dict, List, Optional, Sequence, Tuple
+import inspect
+from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 from mmengine.model.weight_init import trunc_normal_
@@ -10,13 +11,16 @@ from mmpretrain.models.utils import resize_pos_embed
 from torch import Tensor, nn
 
 from ...registry import MODELS
-
 from ..layers.aux_token_attention import full_block, one_way_block
-from ..layers.window_attention import window_block
 from ..utils.mte_rng import mte_only_rng
-from .convert import MTE_ONLY_KEYS
+from .convert import MTE_ONLY_KEYS, mmpretrain_vit_to_timm, timm_vit
 
 AUX_ATTENTION_MODES = ('one_way', 'full')
+# VisionTransformer arguments the exported inference backbone leaves out
+# (a downstream config sets its own drop-path, freezing and init)
+EXPORT_DROPPED = ('self', 'init_cfg', 'drop_path_rate', 'frozen_stages')
+# options of the fine-tuning / probing ViT (TransferViT), not of pretraining
+DOWNSTREAM_ARGS = ('window_size', 'global_attn_indices', 'norm_intermediate')
 
 
 @MODELS.register_module()
@@ -53,18 +57,6 @@ class MTEVisionTransformer(VisionTransformer):
             ``forward_tokens(x, mask=...)``, before the position embedding
             (masked patches keep their position). Training-only: the
             exported plain ViT drops it. Defaults to False (no parameter).
-        norm_intermediate (bool): Apply the final norm to the outputs of
-            every ``out_indices`` block, not only the last (DINO's linear
-            probe reads normed CLS tokens of the last n blocks). Defaults to
-            False (mmpretrain's behaviour).
-        window_size (int): For dense-task fine-tuning (ViTDet, Li et al.
-            2022): patch tokens of the blocks not in ``global_attn_indices``
-            attend within non-overlapping ``window_size`` x ``window_size``
-            windows (the CLS token skips those blocks). 0 (default): global
-            attention everywhere. Only :meth:`forward` supports windows.
-        global_attn_indices (Sequence[int]): Blocks that keep global
-            attention when ``window_size > 0`` (ViTDet, 12 blocks:
-            ``(2, 5, 8, 11)``). Defaults to ().
         aux_patch_keep (float): Bagging of the auxiliary tokens (our
             option; the paper does not describe one): at every gradient step
             (training mode, gradients on: the student, never the no-grad
@@ -88,9 +80,6 @@ class MTEVisionTransformer(VisionTransformer):
                  num_aux_tokens: int = 4,
                  aux_attention: str = 'one_way',
                  aux_init_std: float = 0.02,
-                 norm_intermediate: bool = False,
-                 window_size: int = 0,
-                 global_attn_indices: Sequence[int] = (),
                  use_mask_token: bool = False,
                  aux_patch_keep: float = 1.0,
                  **kwargs):
@@ -100,6 +89,12 @@ class MTEVisionTransformer(VisionTransformer):
         if aux_attention not in AUX_ATTENTION_MODES:
             raise ValueError(f'aux_attention={aux_attention!r}, expected one '
                              f'of {AUX_ATTENTION_MODES}')
+        moved = sorted(set(kwargs) & set(DOWNSTREAM_ARGS))
+        if moved:
+            raise TypeError(
+                f'MTEVisionTransformer: {", ".join(moved)} moved to the '
+                "downstream backbone type='mte_mm.TransferViT' (it loads the "
+                'exported plain ViT)')
         # num_pooled_tokens=0 in configs of earlier versions (det/seg
         # fine-tuning) meant nothing to do: still accepted
         if kwargs.get('num_pooled_tokens', 0) == 0:
@@ -124,9 +119,6 @@ class MTEVisionTransformer(VisionTransformer):
         self.aux_attention = aux_attention
         self.aux_init_std = aux_init_std
         self.aux_patch_keep = aux_patch_keep
-        self.norm_intermediate = norm_intermediate
-        self.window_size, self.global_attn_indices = self._check_windows(
-            window_size, global_attn_indices)
         # no parameter at all for N = 0, so the DINO baseline is a plain ViT
         self.aux_tokens = nn.Parameter(
             torch.zeros(1, num_aux_tokens, self.embed_dims)) \
@@ -137,24 +129,6 @@ class MTEVisionTransformer(VisionTransformer):
         # iBOT's masked-image modeling (Zhou et al., ICLR 2022)
         self.mask_token = nn.Parameter(torch.zeros(1, self.embed_dims)) \
             if use_mask_token else None
-
-    def _check_windows(self, window_size: int,
-                       global_attn_indices: Sequence[int]):
-        depth = len(self.layers)
-        if window_size < 0:
-            raise ValueError(f'window_size must be >= 0, got {window_size}')
-        indices = []
-        for index in global_attn_indices:
-            if not -depth <= index < depth:
-                raise ValueError(
-                    f'global_attn_indices={list(global_attn_indices)}: '
-                    f'block {index} does not exist in a {depth}-block ViT')
-            indices.append(index % depth)
-        if window_size and self.aux_attention == 'full' and \
-                self.num_aux_tokens:
-            raise ValueError('window_size > 0 needs aux_attention='
-                             "'one_way' (or num_aux_tokens=0)")
-        return window_size, tuple(sorted(indices))
 
     def init_weights(self) -> None:
         super().init_weights()
@@ -209,17 +183,8 @@ class MTEVisionTransformer(VisionTransformer):
             x, aux.shape[1])
         outs = []
         last = len(self.layers) - 1
-        if aux is not None and self.window_size:
-            raise RuntimeError(
-                'window attention (window_size > 0) is for dense-task '
-                'fine-tuning through forward(); auxiliary tokens need global '
-                'attention')
         for i, layer in enumerate(self.layers):
-            if aux is None and self.window_size and \
-                    i not in self.global_attn_indices:
-                x = window_block(layer, x, hw, self.window_size,
-                                 self.num_extra_tokens)
-            elif aux is None:
+            if aux is None:
                 x = layer(x)
             elif self.aux_attention == 'one_way':
                 x, aux = one_way_block(layer, x, aux, aux_keys)
@@ -229,10 +194,7 @@ class MTEVisionTransformer(VisionTransformer):
                 x = self.ln1(x)
                 aux = None if aux is None else self.ln1(aux)
             if collect and i in self.out_indices:
-                normed = self.norm_intermediate and self.final_norm and \
-                    i != last
-                outs.append(self._format_output(
-                    self.ln1(x) if normed else x, hw))
+                outs.append(self._format_output(x, hw))
         return x, aux, outs
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
@@ -289,9 +251,6 @@ class MTEVisionTransformer(VisionTransformer):
             dict: ``global_map`` (B, P), ``aux`` (B, N, P) and
             ``patch_resolution`` (h, w).
         """
-        if self.window_size:
-            raise RuntimeError('last_layer_attention needs global attention '
-                               '(window_size=0)')
         x, aux, hw = self._embed(x)
         block = one_way_block if self.aux_attention == 'one_way' else full_block
         for layer in self.layers[:-1]:
@@ -333,3 +292,57 @@ class MTEVisionTransformer(VisionTransformer):
     def mte_state_keys(self) -> List[str]:
         """State-dict keys that a plain ViT does not have."""
         return [k for k in self.state_dict() if MTE_ONLY_KEYS.match(k)]
+
+    # -- export: the plain backbone (tools/export_backbone.py) --------------
+    supports_pooled_export = True
+    export_kind = 'vit'  # in the exported file names
+
+    def export_config(self, cfg: Mapping) -> dict:
+        """The ``mmpretrain.VisionTransformer`` config of this backbone's
+        config ``cfg``: the arguments ``VisionTransformer`` takes (MTE's and
+        training-only ones dropped), a named arch as its dict (an arch such
+        as ``'mocov3-small'`` exists only in this class's ``arch_zoo``)."""
+        accepted = set(inspect.signature(
+            VisionTransformer.__init__).parameters) - set(EXPORT_DROPPED)
+        plain = {k: v for k, v in cfg.items() if k in accepted}
+        arch = plain.get('arch')
+        if isinstance(arch, str) and arch.lower() in self.arch_zoo:
+            plain['arch'] = dict(self.arch_zoo[arch.lower()])
+        return dict(plain, type='mmpretrain.VisionTransformer')
+
+    def export_state_dict(self) -> Dict[str, Tensor]:
+        """The plain ViT's weights: this state without the MTE-only keys."""
+        return {k: v for k, v in self.state_dict().items()
+                if not MTE_ONLY_KEYS.match(k)}
+
+    @torch.no_grad()
+    def export_errors(self, plain: nn.Module, images: Tensor
+                      ) -> Dict[str, float]:
+        """Largest absolute difference between every last-layer token of
+        ``plain`` (the exported ViT) and this backbone's global and patch
+        tokens on ``images``."""
+        tokens = self.forward_tokens(images, with_aux=False)
+        want = torch.cat([tokens['x_norm_clstoken'][:, None],
+                          tokens['x_norm_patchtokens']], dim=1)
+        out_type, out_indices = plain.out_type, plain.out_indices
+        plain.out_type, plain.out_indices = 'raw', [len(plain.layers) - 1]
+        try:
+            got = plain(images)[0]
+        finally:
+            plain.out_type, plain.out_indices = out_type, out_indices
+        return {'mmpretrain ViT': (got - want).abs().max().item()}
+
+    @torch.no_grad()
+    def export_timm(self, cfg: Mapping, images: Tensor
+                    ) -> Tuple[Dict[str, Tensor], float]:
+        """The timm ``VisionTransformer`` state dict of the plain ViT and its
+        largest token difference from this backbone on ``images``."""
+        timm_sd = mmpretrain_vit_to_timm(self.export_state_dict())
+        model = timm_vit(self.export_config(cfg))
+        model.load_state_dict(timm_sd)
+        model.eval()
+        tokens = self.forward_tokens(images, with_aux=False)
+        want = torch.cat([tokens['x_norm_clstoken'][:, None],
+                          tokens['x_norm_patchtokens']], dim=1)
+        return timm_sd, (model.forward_features(images) - want).abs().max(
+        ).item()

@@ -308,3 +308,31 @@ def test_bagged_aux_tokens_see_their_own_patch_subsets():
             build(num_aux_tokens=3, aux_patch_keep=bad)
     with pytest.raises(ValueError, match="aux_patch_keep < 1 needs"):
         build(num_aux_tokens=3, aux_patch_keep=0.5, aux_attention='full')
+
+
+def test_export_contract_gives_the_plain_vit_and_checks_it():
+    """export_config / export_state_dict make an mmpretrain ViT that
+    export_errors finds equal, and a changed weight is caught."""
+    from mmpretrain.registry import MODELS
+    cfg = dict(type='MTEVisionTransformer', arch=ARCH, img_size=32,
+               patch_size=8, num_aux_tokens=2, use_mask_token=True,
+               aux_attention='one_way', drop_path_rate=0.1, out_type='raw')
+    model = build(num_aux_tokens=2, use_mask_token=True, drop_path_rate=0.1,
+                  out_type='raw')
+    model.eval()
+    plain_cfg = model.export_config(cfg)
+    assert plain_cfg == dict(type='mmpretrain.VisionTransformer', arch=ARCH,
+                             img_size=32, patch_size=8, out_type='raw')
+    plain = MODELS.build(plain_cfg)
+    plain.load_state_dict(model.export_state_dict())  # strict
+    plain.eval()
+    x = torch.randn(2, 3, 32, 32)
+    errors = model.export_errors(plain, x)
+    assert max(errors.values()) < 1e-5
+    assert plain.out_type == 'raw'  # restored after the check
+    with torch.no_grad():
+        bias = plain.layers[1].ffn.layers[1].bias
+        bias.add_(torch.randn_like(bias))
+    assert max(model.export_errors(plain, x).values()) > 1e-3
+    timm_sd, err = model.export_timm(cfg, x)
+    assert err < 1e-5 and 'cls_token' in timm_sd

@@ -3,7 +3,7 @@ alone; the padding never leaks in."""
 import pytest
 import torch
 
-from mte_mm.models import MTEVisionTransformer
+from mte_mm.models import MTEVisionTransformer, TransferViT
 from mte_mm.models.layers.window_attention import (window_block,
                                                    window_partition,
                                                    window_unpartition)
@@ -44,8 +44,7 @@ def reference_window_block(layer, x, hw, window):
 @pytest.mark.parametrize('hw', [(4, 6), (5, 7)])
 def test_window_block_equals_per_window_reference(hw):
     torch.manual_seed(0)
-    model = MTEVisionTransformer(arch=ARCH, img_size=32, patch_size=8,
-                                 num_aux_tokens=0)
+    model = TransferViT(arch=ARCH, img_size=32, patch_size=8)
     model.init_weights()
     model.eval()
     layer = model.layers[0]
@@ -56,20 +55,22 @@ def test_window_block_equals_per_window_reference(hw):
 
 def test_backbone_windows_in_all_but_the_global_blocks():
     torch.manual_seed(0)
-    kwargs = dict(arch=ARCH, img_size=40, patch_size=8, num_aux_tokens=2,
-                  out_type='raw', final_norm=False)
-    model = MTEVisionTransformer(window_size=2, global_attn_indices=[-1],
-                                 **kwargs)
+    kwargs = dict(arch=ARCH, img_size=40, patch_size=8, out_type='raw',
+                  final_norm=False)
+    model = TransferViT(window_size=2, global_attn_indices=[-1], **kwargs)
     model.init_weights()
     model.eval()
     x = torch.randn(2, 3, 40, 40)  # 5 x 5 patches: padded windows
-    tokens, _, hw = model._embed(x)
+    # the embedding of mmpretrain's ViT (CLS token, position embedding)
+    patches, hw = model.patch_embed(x)
+    tokens = torch.cat([model.cls_token.expand(2, -1, -1), patches], 1) + \
+        model.pos_embed
     for i, layer in enumerate(model.layers):
         tokens = layer(tokens) if i == 2 else reference_window_block(
             layer, tokens, hw, 2)
     torch.testing.assert_close(model(x)[0], tokens)
     # window_size=0 is the global-attention model with the same weights
-    plain = MTEVisionTransformer(**kwargs)
+    plain = TransferViT(**kwargs)
     plain.load_state_dict(model.state_dict())
     plain.eval()
     assert not torch.allclose(plain(x)[0], tokens, atol=1e-3)
@@ -77,11 +78,11 @@ def test_backbone_windows_in_all_but_the_global_blocks():
 
 def test_window_arguments_are_checked():
     with pytest.raises(ValueError, match='block 12 does not exist'):
-        MTEVisionTransformer(arch=ARCH, window_size=2,
-                             global_attn_indices=[12])
-    with pytest.raises(ValueError, match="aux_attention='one_way'"):
-        MTEVisionTransformer(arch=ARCH, window_size=2, aux_attention='full')
-    model = MTEVisionTransformer(arch=ARCH, img_size=32, patch_size=8,
-                                 window_size=2)
-    with pytest.raises(RuntimeError, match='auxiliary tokens need global'):
-        model.forward_tokens(torch.randn(1, 3, 32, 32))
+        TransferViT(arch=ARCH, window_size=2, global_attn_indices=[12])
+    with pytest.raises(ValueError, match='window_size must be >= 0'):
+        TransferViT(arch=ARCH, window_size=-1)
+    # pretraining backbones have no window option: it names where it went
+    with pytest.raises(TypeError, match='window_size moved to the '
+                                        "downstream backbone type='mte_mm"
+                                        ".TransferViT'"):
+        MTEVisionTransformer(arch=ARCH, window_size=2)

@@ -1,17 +1,17 @@
 import pytest
 import torch
 
-from mte_mm.models import ConcatCLSNeck, MTEVisionTransformer
+from mte_mm.models import ConcatCLSNeck, TransferViT
 
 ARCH = dict(embed_dims=32, num_layers=3, num_heads=4, feedforward_channels=64)
 
 
 def test_intermediate_outputs_are_normed_like_dino():
     torch.manual_seed(0)
-    kwargs = dict(arch=ARCH, img_size=32, patch_size=8, num_aux_tokens=0,
-                  out_indices=[1, 2], out_type='raw')
-    normed = MTEVisionTransformer(norm_intermediate=True, **kwargs)
-    plain = MTEVisionTransformer(**kwargs)
+    kwargs = dict(arch=ARCH, img_size=32, patch_size=8, out_indices=[1, 2],
+                  out_type='raw')
+    normed = TransferViT(norm_intermediate=True, **kwargs)
+    plain = TransferViT(**kwargs)
     plain.load_state_dict(normed.state_dict())
     normed.eval()
     plain.eval()
