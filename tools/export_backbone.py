@@ -152,10 +152,15 @@ def verification_images(backbone_cfg: dict) -> torch.Tensor:
 
 def resolve_source(model_cfg: dict, source: str) -> str:
     """``'student'`` for the teacher of a model whose teacher is the student
-    itself (``teacher=dict(type='StopGradTeacher')``: no copy in the
+    itself (``teacher=dict(type='StopGradTeacher' | 'SiameseTeacher')``, or
+    a method that always has one, e.g. ``MTESimSiam``: no copy in the
     checkpoint), else ``source``."""
     teacher = (model_cfg.get('teacher') or {}).get('type', '')
-    if source == 'teacher' and teacher.split('.')[-1] == 'StopGradTeacher':
+    algorithm = MODELS.get(model_cfg.get('type', '')) \
+        if model_cfg.get('type') else None
+    teacher = teacher or getattr(algorithm, 'fixed_teacher', None) or ''
+    if source == 'teacher' and teacher.split('.')[-1] in (
+            'StopGradTeacher', 'SiameseTeacher'):
         return 'student'
     return source
 
@@ -179,8 +184,8 @@ def main(argv=None):
         cfg.merge_from_dict(args.cfg_options)
     source = resolve_source(cfg.model, args.source)
     if source != args.source:
-        print('the model\'s teacher is the student (StopGradTeacher): '
-              'exporting the student')
+        print('the model\'s teacher is the student itself: exporting the '
+              'student')
     paths = export(cfg, args.checkpoint, args.out_dir, source, args.name,
                    pooled=args.pooled)
     for kind, path in paths.items():

@@ -82,6 +82,9 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             unchanged, so checkpoints are the same with and without it.
     """
 
+    #: the teacher type a method always uses (None: the config's ``teacher``)
+    fixed_teacher = None
+
     def __init__(self,
                  backbone: dict,
                  neck: dict,
@@ -160,10 +163,10 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
     def current_epoch() -> int:
         return MessageHub.get_current_instance().get_info('epoch') or 0
 
-    @torch.no_grad()
     def update_teacher(self) -> None:
         """One EMA step of the teacher towards the student."""
-        self.teacher.update_parameters(self._student())
+        with torch.no_grad():
+            self.teacher.update_parameters(self._student())
 
     def encoders(self, source: str) -> nn.ModuleDict:
         """``backbone`` and ``neck`` of the teacher or the student: the one
@@ -303,19 +306,25 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                      ) -> Tuple[Dict[str, Tensor], Tensor]:
         """The teacher's tokens of its views (``projected`` ``(V_t, B, S,
         D)``, ``slots`` and ``x_norm_patchtokens`` ``(V_t * B, ...)``) and
-        the head's targets. A :class:`StopGradTeacher` reuses the student's
-        unmasked forward (detached) instead of a second one."""
+        the head's targets. A teacher that is the student
+        (:class:`StopGradTeacher`, :class:`SiameseTeacher`) reuses the
+        student's unmasked forward (detached unless Siamese) instead of a
+        second one."""
         num_views, batch = self.views.num_teacher_views(inputs), \
             inputs[0].shape[0]
-        with torch.no_grad():
+        stop_grad = self.teacher.stop_grad
+        with torch.set_grad_enabled(torch.is_grad_enabled() and
+                                    not stop_grad):
             self.update_teacher()
             if not self.teacher.is_copy and masks is None:
-                groups = [{key: value.detach() if torch.is_tensor(value)
-                           else value for key, value in out.items()}
-                          for out in student_out]
+                groups = student_out
             else:
                 groups = self.encode_views(self.teacher.module,
                                            inputs[:num_views])
+            if stop_grad:
+                groups = [{key: value.detach() if torch.is_tensor(value)
+                           else value for key, value in out.items()}
+                          for out in groups]
             out = {key: self._first_views(groups, key, num_views, batch)
                    for key in ('slots', 'x_norm_patchtokens')}
             out['projected'] = self._projected(groups, batch).first(

@@ -31,8 +31,10 @@ class FeatureMapTokenAdapter(BaseModule):
     * Global token: the backbone's own image feature, what its classifier
       reads: with ``gap_before_final_norm=True`` (mmpretrain's ConvNeXt
       default) the backbone's output ``norm(mean(map))``; for a backbone
-      that outputs the normed map (Swin), its global average (the
-      ``GlobalAveragePooling`` neck of mmpretrain's classifiers).
+      that outputs the (normed) map (Swin, ResNet), its global average (the
+      ``GlobalAveragePooling`` neck of mmpretrain's classifiers, the
+      average pool of the ``NonLinearNeck`` of mmpretrain's BYOL, SimSiam
+      and Barlow Twins recipes).
     * Auxiliary tokens (``num_aux_tokens``, default 0; our choice, as the
       paper's auxiliary CLS tokens need a token sequence): N learnable
       queries that read the patch tokens through one class-attention block
@@ -41,10 +43,11 @@ class FeatureMapTokenAdapter(BaseModule):
       exported backbone is the plain one at zero extra cost.
 
     Args:
-        backbone (dict): Config of an mmpretrain backbone with ``stages`` and
-            a final norm ``norm<i>`` of its last stage, whose
-            ``out_indices`` include the last stage (``mmpretrain.ConvNeXt``,
-            ``mmpretrain.SwinTransformer``).
+        backbone (dict): Config of an mmpretrain backbone whose
+            ``out_indices`` include its last stage: one with ``stages`` and
+            a final norm ``norm<i>`` of its last stage
+            (``mmpretrain.ConvNeXt``, ``mmpretrain.SwinTransformer``) or a
+            ResNet (``mmpretrain.ResNet``, ``ResNetV1d``, ...).
         num_aux_tokens (int): N. Defaults to 0.
         aux_num_heads (int, optional): Heads of the class-attention block.
             Defaults to channels // 64.
@@ -67,12 +70,13 @@ class FeatureMapTokenAdapter(BaseModule):
                              f'be >= 0, got {num_aux_tokens}')
         self.backbone = MMPRETRAIN_MODELS.build(backbone)
         name = type(self.backbone).__name__
-        stages = getattr(self.backbone, 'stages', None)
-        if not isinstance(stages, nn.ModuleList):
+        stages = self._stages()
+        if stages is None:
             raise TypeError(
-                f'FeatureMapTokenAdapter: {name} has no `stages`; supported '
-                'are backbones with stages and a final norm per output stage '
-                'like mmpretrain.ConvNeXt and mmpretrain.SwinTransformer')
+                f'FeatureMapTokenAdapter: {name} has no `stages` or '
+                '`res_layers`; supported are backbones with stages and a '
+                'final norm per output stage (mmpretrain.ConvNeXt, '
+                'mmpretrain.SwinTransformer) and the ResNet family')
         self.last_stage = len(stages) - 1
         out_indices = [i % len(stages)
                        for i in getattr(self.backbone, 'out_indices', [])]
@@ -82,12 +86,17 @@ class FeatureMapTokenAdapter(BaseModule):
                 f'last stage: set model.backbone.backbone.out_indices to '
                 f'include {self.last_stage} (or -1), got '
                 f'{getattr(self.backbone, "out_indices", None)}')
-        if not hasattr(self.backbone, f'norm{self.last_stage}'):
+        # ResNets output the last stage's map itself (no final norm): the
+        # global token is its average, what mmpretrain's necks pool
+        self.has_final_norm = not hasattr(self.backbone, 'res_layers')
+        if self.has_final_norm and \
+                not hasattr(self.backbone, f'norm{self.last_stage}'):
             raise TypeError(f'FeatureMapTokenAdapter: {name} has no final '
                             f'norm `norm{self.last_stage}` of its last stage')
         self.gap_before_final_norm = getattr(self.backbone,
                                              'gap_before_final_norm', False)
-        self.embed_dims = self._final_norm().weight.shape[0]
+        self.embed_dims = self._final_norm().weight.shape[0] \
+            if self.has_final_norm else self.backbone.feat_dim
         self.num_aux_tokens = num_aux_tokens
         if num_aux_tokens:
             dims = self.embed_dims
@@ -110,6 +119,17 @@ class FeatureMapTokenAdapter(BaseModule):
             with mte_only_rng('feature_map_aux'):
                 self.aux_block.init_weights()
         super().init_weights()
+
+    def _stages(self) -> Optional[list]:
+        """The backbone's stages (ConvNeXt, Swin: ``stages``; ResNet:
+        ``res_layers`` names its stage modules), or None."""
+        stages = getattr(self.backbone, 'stages', None)
+        if isinstance(stages, nn.ModuleList):
+            return list(stages)
+        names = getattr(self.backbone, 'res_layers', None)
+        if names:
+            return [getattr(self.backbone, n) for n in names]
+        return None
 
     def _final_norm(self) -> nn.Module:
         # looked up, not stored: an attribute would register it twice
@@ -146,7 +166,7 @@ class FeatureMapTokenAdapter(BaseModule):
         # the backbone outputs norm(mean(map)); the map itself is read from
         # the last stage in the same forward
         stage_out = {}
-        handle = self.backbone.stages[self.last_stage].register_forward_hook(
+        handle = self._stages()[self.last_stage].register_forward_hook(
             lambda module, args, out: stage_out.__setitem__('map', out))
         try:
             global_token = self.backbone(x)[-1]

@@ -193,7 +193,9 @@ class EnsembleDistillLoss(BaseModule):
         """
         if not self.active(layout):
             return None
-        ensemble = self.target(head, targets, layout)
+        # a teacher, never trained through the target (a SiameseTeacher's
+        # targets carry gradients)
+        ensemble = self.target(head, targets.detach(), layout)
         views = ViewGroups.of(predictions)
         loss = head.loss(views.slots(slice(0, 1)), ensemble).sum()
         if self.students == 'all' and layout.num_slots > 1:

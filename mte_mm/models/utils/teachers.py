@@ -1,11 +1,13 @@
 """The teacher of an MTE self-supervisor (MTE, Li et al., arXiv 2411.15787),
 a part the config names: an EMA copy of the student (DINO, iBOT, MoCo v3,
-BYOL) or the student itself under ``no_grad`` (SimSiam, Barlow Twins).
+BYOL), the student itself under ``no_grad`` (SimSiam) or the student itself
+with gradients through both branches (Barlow Twins).
 
-Both expose what the algorithms read: ``module`` (the teacher's ``backbone``
+All expose what the algorithms read: ``module`` (the teacher's ``backbone``
 and ``neck``), ``update_parameters(student)`` (called right before the
-teacher forward) and ``is_copy``. The algorithm builds its teacher from
-``teacher=dict(type='EMATeacher' | 'StopGradTeacher', ...)`` with
+teacher forward), ``is_copy`` and ``stop_grad``. The algorithm builds its
+teacher from ``teacher=dict(type='EMATeacher' | 'StopGradTeacher' |
+'SiameseTeacher', ...)`` with
 :func:`build_teacher` (they are parts of the algorithm, built around its
 student, so they are not in the registry)."""
 from typing import Callable, Optional
@@ -13,7 +15,7 @@ from typing import Callable, Optional
 from mmpretrain.models import CosineEMA
 from torch import nn
 
-TEACHERS = ('EMATeacher', 'StopGradTeacher')
+TEACHERS = ('EMATeacher', 'StopGradTeacher', 'SiameseTeacher')
 
 
 class EMATeacher(CosineEMA):
@@ -33,6 +35,7 @@ class EMATeacher(CosineEMA):
     """
 
     is_copy = True
+    stop_grad = True
 
     def __init__(self, model: nn.Module, momentum: float = 0.004,
                  end_momentum: float = 0.0, **kwargs):
@@ -58,6 +61,7 @@ class StopGradTeacher:
     """
 
     is_copy = False
+    stop_grad = True
 
     def __init__(self, student: Callable[[], nn.Module]):
         self._student = student
@@ -70,7 +74,16 @@ class StopGradTeacher:
         """Nothing to update: the teacher is the student."""
 
     def __repr__(self) -> str:
-        return 'StopGradTeacher()'
+        return f'{type(self).__name__}()'
+
+
+class SiameseTeacher(StopGradTeacher):
+    """The student itself on the target branch too, with gradients through
+    both branches (Barlow Twins, Zbontar et al., ICML 2021: one network, a
+    symmetric loss): the targets are the student's own outputs, not
+    detached. No copy, no parameters, no second forward."""
+
+    stop_grad = False
 
 
 def build_teacher(cfg: Optional[dict], student: Callable[[], nn.Module]):
@@ -80,9 +93,10 @@ def build_teacher(cfg: Optional[dict], student: Callable[[], nn.Module]):
     kind = cfg.pop('type', 'EMATeacher')
     if kind in ('EMATeacher', 'mte_mm.EMATeacher'):
         return EMATeacher(student(), **cfg)
-    if kind in ('StopGradTeacher', 'mte_mm.StopGradTeacher'):
-        if cfg:
-            raise ValueError('StopGradTeacher takes no arguments, got '
-                             f'{sorted(cfg)}')
-        return StopGradTeacher(student)
+    for cls in (StopGradTeacher, SiameseTeacher):
+        if kind in (cls.__name__, f'mte_mm.{cls.__name__}'):
+            if cfg:
+                raise ValueError(f'{cls.__name__} takes no arguments, got '
+                                 f'{sorted(cfg)}')
+            return cls(student)
     raise ValueError(f'teacher type {kind!r}: choose from {TEACHERS}')

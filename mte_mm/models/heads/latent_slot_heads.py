@@ -1,0 +1,169 @@
+"""mmpretrain's latent heads per token slot, for Multi-Token Enhancing (MTE,
+arXiv 2411.15787) on BYOL (Grill et al., NeurIPS 2020), SimSiam (Chen & He,
+CVPR 2021) and Barlow Twins (Zbontar et al., ICML 2021).
+
+Each slot is its own ensemble member: mmpretrain's loss module is called
+once per slot, and every batch statistic (BatchNorm in the predictor,
+Barlow Twins' standardisation and cross-correlation) is computed per slot
+(and per view), never over several slots."""
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
+from torch import Tensor, nn
+from torch.distributed.nn.functional import all_reduce
+
+from ...registry import MODELS
+from ..layers.slot_batch_norm import SlotBatchNorm
+from ..necks.slotwise_projector import SlotwiseProjector
+from ..utils.precision import at_least_float32
+from ..utils.view_groups import ViewGroups
+from .slot_head import BaseSlotHead, Views
+
+
+def normalised_mean(targets: Tensor, weights: Optional[Tensor] = None
+                    ) -> Tensor:
+    """``norm(mean_j norm(t_j))`` over the slots of ``(V, B, S_e, D)``
+    embeddings (``weights`` ``(V, B, S_e)``: a weighted mean) ->
+    ``(V, B, 1, D)``."""
+    members = F.normalize(at_least_float32(targets), dim=-1)
+    mean = members.mean(dim=2, keepdim=True) if weights is None else \
+        (members * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
+    return F.normalize(mean, dim=-1)
+
+
+@MODELS.register_module()
+class LatentPredictSlotHead(BaseSlotHead):
+    """mmpretrain's ``LatentPredictHead`` per slot: the student's projection
+    of view u goes through the predictor and mmpretrain's loss
+    (``CosineSimilarityLoss``) against the target projection of every other
+    view v, slot j against slot j:
+    ``L_j = loss_weight * sum_{u != v} loss(pred(z_j^u), t_j^v)``. With one
+    slot and two views this is mmpretrain's BYOL (``loss_weight=2``, the
+    target network's projections) or SimSiam (``loss_weight=0.5``, the
+    student's own projections, detached).
+
+    Args:
+        predictor (dict): mmpretrain's predictor (``NonLinearNeck``), run by
+            a :class:`SlotwiseProjector`: batch statistics per view (as
+            mmpretrain, which calls it per view) and per slot.
+        loss (dict): mmpretrain's loss module. Defaults to
+            ``CosineSimilarityLoss``.
+        loss_weight (float): The scale mmpretrain's algorithm puts on the
+            sum over the two view orders (BYOL 2, SimSiam 0.5). Defaults to
+            1.
+
+    Ensemble target (:meth:`aggregate`): ``norm(mean_j norm(t_j))`` of the
+    members' target projections (the loss compares directions only).
+    """
+
+    target_kind = 'embeddings'
+
+    def __init__(self, predictor: dict,
+                 loss: dict = dict(type='CosineSimilarityLoss'),
+                 loss_weight: float = 1.0,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg)
+        self.predictor = SlotwiseProjector(predictor)
+        self.loss_module = MMPRETRAIN_MODELS.build(loss)
+        self.loss_weight = loss_weight
+
+    def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
+        """The target projections, without gradient (mmpretrain detaches
+        them)."""
+        return at_least_float32(teacher_out).detach()
+
+    def predictions(self, student_out: Views) -> ViewGroups:
+        """The predictor on every view and slot, in one call."""
+        views = ViewGroups.of(student_out)
+        return views.like(self.predictor(views.cat()))
+
+    def loss(self, predictions: Views, targets: Tensor) -> Tensor:
+        """``(S,)``: for each slot, mmpretrain's loss over the ordered view
+        pairs ``(u, v != u)``, scaled by ``loss_weight``."""
+        preds = ViewGroups.of(predictions).cat()
+        pairs = [(u, v) for u in range(preds.shape[0])
+                 for v in range(targets.shape[0]) if u != v]
+        return self.loss_weight * torch.stack([
+            sum(self.loss_module(at_least_float32(preds[u, :, j]),
+                                 targets[v, :, j]) for u, v in pairs)
+            for j in range(preds.shape[2])])
+
+    def aggregate(self, targets: Tensor,
+                  weights: Optional[Tensor] = None) -> Tensor:
+        return normalised_mean(targets, weights)
+
+
+@MODELS.register_module()
+class LatentCrossCorrelationSlotHead(BaseSlotHead):
+    """mmpretrain's ``LatentCrossCorrelationHead`` (Barlow Twins) per slot:
+    for each view pair ``u < v`` and slot j, the cross-correlation
+    ``C_j = bn(z_j^u)^T bn(t_j^v) / N`` of the standardised embeddings over
+    the whole distributed batch (N images), and mmpretrain's
+    ``CrossCorrelationLoss(C_j)``.
+
+    Two deviations from mmpretrain's head, both to make several processes
+    equal one process on the same global batch (as the official code, which
+    converts its BatchNorm to SyncBatchNorm): the standardisation is
+    synchronised over processes (mmpretrain's plain ``BatchNorm1d`` uses
+    each process's own statistics), and ``C`` is summed over processes by a
+    differentiable all-reduce (mmpretrain's is not, so each process
+    back-propagates only its own images' part). In one process both equal
+    mmpretrain's head.
+
+    Args:
+        in_channels (int): Embedding width D.
+        loss (dict): mmpretrain's loss module. Defaults to
+            ``CrossCorrelationLoss``.
+
+    Memory: one ``D x D`` matrix per slot and view pair (Barlow Twins'
+    8192-wide recipe: 256 MiB each in float32).
+
+    Ensemble target (:meth:`aggregate`): the mean of the members' embeddings
+    (the loss standardises each dimension over the batch).
+    """
+
+    target_kind = 'embeddings'
+
+    def __init__(self, in_channels: int,
+                 loss: dict = dict(type='CrossCorrelationLoss'),
+                 init_cfg: Optional[dict] = None):
+        super().__init__(init_cfg)
+        self.bn = SlotwiseProjector(nn.Sequential(SlotBatchNorm(
+            in_channels, affine=False, synchronised=True)))
+        self.loss_module = MMPRETRAIN_MODELS.build(loss)
+
+    def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
+        """The target embeddings as they are (with gradient: Barlow Twins
+        trains both branches)."""
+        return at_least_float32(teacher_out)
+
+    def predictions(self, student_out: Views) -> ViewGroups:
+        return ViewGroups.of(student_out)
+
+    def loss(self, predictions: Views, targets: Tensor) -> Tensor:
+        """``(S,)``: for each slot, mmpretrain's loss of the cross-correlation
+        of every view pair ``u < v``."""
+        preds = at_least_float32(ViewGroups.of(predictions).cat())
+        world = dist.get_world_size() if dist.is_available() and \
+            dist.is_initialized() else 1
+        total = 0
+        for u in range(preds.shape[0]):
+            for v in range(u + 1, targets.shape[0]):
+                a, b = self.bn(preds[u]), self.bn(targets[v])  # (B, S, D)
+                corr = torch.einsum('bsd,bse->sde', a, b) / (
+                    a.shape[0] * world)
+                if world > 1:
+                    corr = all_reduce(corr)
+                # indexed, not unbound: the loss edits its diagonal in place
+                total = total + torch.stack(
+                    [self.loss_module(corr[j]) for j in range(len(corr))])
+        return total
+
+    def aggregate(self, targets: Tensor,
+                  weights: Optional[Tensor] = None) -> Tensor:
+        if weights is None:
+            return targets.mean(dim=2, keepdim=True)
+        return (targets * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
