@@ -38,6 +38,18 @@ _NONLINEAR = dict(type='mmpretrain.NonLinearNeck', in_channels=32,
                   hid_channels=32, out_channels=16, with_avg_pool=False,
                   norm_cfg=dict(type='BN1d'))
 _PREPROCESSOR = dict(type='mmpretrain.SelfSupDataPreprocessor')
+
+
+def _LATENT(head):
+    """An MTE-BYOL / SimSiam / Barlow Twins config on a tiny ResNet."""
+    return dict(
+        backbone=dict(type='mte_mm.FeatureMapTokenAdapter',
+                      backbone=dict(type='mmpretrain.ResNet', depth=18,
+                                    base_channels=4)),
+        neck=dict(type='mte_mm.MultiTokenNeck', in_channels=32,
+                  projector=dict(_NONLINEAR, in_channels=32)),
+        head=head, distill=dict(type='mte_mm.EnsembleDistillLoss'),
+        data_preprocessor=_PREPROCESSOR)
 BUILD_ARGS = dict(
     models=dict(
         MTEVisionTransformer=_VIT,
@@ -62,6 +74,9 @@ BUILD_ARGS = dict(
         DINOLoss=dict(out_channels=16, num_slots=3),  # deprecated alias
         SlotwiseProjector=dict(module=_NONLINEAR),
         MoCoV3SlotHead=dict(predictor=dict(_NONLINEAR, in_channels=16)),
+        LatentPredictSlotHead=dict(predictor=dict(_NONLINEAR,
+                                                  in_channels=16)),
+        LatentCrossCorrelationSlotHead=dict(in_channels=16),
         EnsembleDistillLoss=dict(loss_weight=0.5),
         IBOTPatchLoss=dict(out_channels=16),
         ConcatCLSNeck=dict(num_blocks=2),
@@ -93,6 +108,12 @@ BUILD_ARGS = dict(
                       predictor=dict(_NONLINEAR, in_channels=16)),
             distill=dict(type='mte_mm.EnsembleDistillLoss'),
             data_preprocessor=_PREPROCESSOR),
+        MTEBYOL=_LATENT(dict(type='mte_mm.LatentPredictSlotHead',
+                             predictor=dict(_NONLINEAR, in_channels=16))),
+        MTESimSiam=_LATENT(dict(type='mte_mm.LatentPredictSlotHead',
+                                predictor=dict(_NONLINEAR, in_channels=16))),
+        MTEBarlowTwins=_LATENT(dict(
+            type='mte_mm.LatentCrossCorrelationSlotHead', in_channels=16)),
     ),
     hooks=dict(KNNEvalHook=dict(data_root='data/knn', interval=2),
                DataFingerprintHook=dict(filename='fp.txt'),

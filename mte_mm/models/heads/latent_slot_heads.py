@@ -62,7 +62,7 @@ class LatentPredictSlotHead(BaseSlotHead):
     target_kind = 'embeddings'
 
     def __init__(self, predictor: dict,
-                 loss: dict = dict(type='CosineSimilarityLoss'),
+                 loss: dict = dict(type='mmpretrain.CosineSimilarityLoss'),
                  loss_weight: float = 1.0,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
@@ -128,7 +128,7 @@ class LatentCrossCorrelationSlotHead(BaseSlotHead):
     target_kind = 'embeddings'
 
     def __init__(self, in_channels: int,
-                 loss: dict = dict(type='CrossCorrelationLoss'),
+                 loss: dict = dict(type='mmpretrain.CrossCorrelationLoss'),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
         self.bn = SlotwiseProjector(nn.Sequential(SlotBatchNorm(
