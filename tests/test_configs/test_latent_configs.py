@@ -10,6 +10,10 @@ import torch
 from mmengine.config import Config
 
 from ..conftest import REPO, run_tool
+from ..test_transfer.test_detection import coco_root  # noqa: F401
+from ..test_transfer.test_detection import options as det_options
+from ..test_transfer.test_segmentation import ade_root  # noqa: F401
+from ..test_transfer.test_segmentation import tiny_options as seg_options
 
 RECIPES = dict(
     byol='byol/byol_resnet50_16xb256-coslr-200e_in1k.py',
@@ -83,10 +87,10 @@ def tiny_config(path, method, data_root, max_epochs):
 _base_ = ['{REPO}/configs/mte_{method}_resnet50.py']
 model = dict(
     backbone=dict(num_aux_tokens=1, aux_num_heads=1,
-                  backbone=dict(depth=18, base_channels=4,
+                  backbone=dict(depth=18, base_channels=8, stem_channels=8,
                                 norm_cfg=dict(type='BN'))),
-    neck=dict(in_channels=32,
-              projector=dict(in_channels=32, hid_channels=32, out_channels=16,
+    neck=dict(in_channels=64,
+              projector=dict(in_channels=64, hid_channels=32, out_channels=16,
                              norm_cfg=dict(type='BN1d'))),
     head=dict({head}))
 view = [dict(type='RandomResizedCrop', scale=64, backend='pillow'),
@@ -105,9 +109,14 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
     return path
 
 
+# the tiny ResNet-18 of tiny_config: stage widths 8, 16, 32, 64
+STAGES = [8, 16, 32, 64]
+
+
 @pytest.mark.parametrize('method', sorted(RECIPES))
 def test_mte_config_trains_resumes_exports_and_evaluates(
-        method, image_folder, labelled_folder, tmp_path):
+        method, image_folder, labelled_folder, tmp_path, coco_root,  # noqa
+        ade_root):  # noqa: F811
     cfg1 = tiny_config(tmp_path / 'one.py', method, image_folder, 1)
     proc = run_tool(['tools/train.py', cfg1, '--work-dir', tmp_path / 'w'])
     log = proc.stdout + proc.stderr
@@ -149,3 +158,48 @@ def test_mte_config_trains_resumes_exports_and_evaluates(
     result = json.loads((tmp_path / 'knn.json').read_text())
     assert {'global', 'aux_0', 'pooled_0', 'ensemble'} <= set(result)
     assert result['global']['3'] >= 75.0  # dark vs bright noise
+    if method == 'byol':  # the ResNet export in mmdet's and mmseg's recipes
+        transfer(exported_path, tmp_path, coco_root, ade_root)
+
+
+def transfer(exported_path, tmp_path, coco_root, ade_root):  # noqa: F811
+    """Mask R-CNN and UperNet, 2 iterations each, from a ResNet export."""
+    backbone = ['model.backbone.depth=18', 'model.backbone.base_channels=8',
+                'model.backbone.stem_channels=8',
+                f'model.backbone.init_cfg.checkpoint={exported_path}']
+    options = [o for o in det_options(exported_path, coco_root,
+                                      ['bbox_head'])
+               if not o.startswith(('model.backbone.',
+                                    'model.neck.in_channels'))]
+    proc = run_tool(['tools/train.py',
+                     REPO / 'configs/det/mask_rcnn_mte_r50_fpn_1x_coco.py',
+                     '--work-dir', tmp_path / 'det', '--cfg-options',
+                     *options, *backbone,
+                     f'model.neck.in_channels={STAGES}'.replace(' ', ''),
+                     'train_cfg.max_epochs=1'], timeout=900)
+    log = proc.stdout + proc.stderr
+    assert f'Loads checkpoint by local backend from path: {exported_path}' \
+        in log
+    assert 'missing keys' not in log and 'unexpected key' not in log
+    assert 'coco/bbox_mAP:' in log and 'coco/segm_mAP:' in log
+    assert '[2/2]' in log
+
+    options = [o for o in seg_options(exported_path, ade_root)
+               if not o.startswith(('model.backbone.', 'model.neck.',
+                                    'model.decode_head.',
+                                    'model.auxiliary_head.'))]
+    proc = run_tool(['tools/train.py',
+                     REPO / 'configs/seg' /
+                     'upernet_mte_r50_ade20k_512x512_80k.py',
+                     '--work-dir', tmp_path / 'seg', '--cfg-options',
+                     *options, *backbone,
+                     f'model.decode_head.in_channels={STAGES}'.replace(
+                         ' ', ''),
+                     'model.decode_head.channels=16',
+                     f'model.auxiliary_head.in_channels={STAGES[2]}',
+                     'model.auxiliary_head.channels=16'])
+    log = proc.stdout + proc.stderr
+    assert f'Loads checkpoint by local backend from path: {exported_path}' \
+        in log
+    assert 'missing keys' not in log and 'unexpected key' not in log
+    assert 'Iter(train) [2/2]' in log and 'mIoU' in log
