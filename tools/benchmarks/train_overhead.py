@@ -1,9 +1,10 @@
 """Training overhead of MTE over its base method: MTE-DINO vs DINO,
-MTE-MoCo v3 vs MoCo v3 and MTE-iBOT vs iBOT at ViT-S/16, and MTE-DINO vs
-DINO on ConvNeXt-T and Swin-T, step time and peak memory with the real crop
-sizes (DINO, ConvNeXt, Swin: 2 x 224 global + L x 96 local crops, L = 8;
-iBOT: L = 10 and iBOT block masks on the global crops; MoCo v3: 2 x 224),
-small batch, on this machine's CPU.
+MTE-MoCo v3 vs MoCo v3 and MTE-iBOT vs iBOT at ViT-S/16, MTE-DINO vs DINO on
+ConvNeXt-T and Swin-T, and MTE-BYOL / SimSiam / Barlow Twins vs mmpretrain's
+recipes on ResNet-50, step time and peak memory with the real crop sizes
+(DINO, ConvNeXt, Swin: 2 x 224 global + L x 96 local crops, L = 8; iBOT:
+L = 10 and iBOT block masks on the global crops; MoCo v3, BYOL, SimSiam,
+Barlow Twins: 2 x 224), small batch, on this machine's CPU.
 
 Every measurement is a fresh worker process (so its peak RSS is its own),
 and the settings are interleaved round by round, so slow drift of the machine
@@ -14,14 +15,15 @@ first step (what training adds: activations, logits, gradients, optimizer
 state).
 
     python tools/benchmarks/train_overhead.py
-        [--methods dino mocov3 ibot convnext swin] [--batch 2]
-        [--local-crops L] [--aux-loss-views all global]
-        [--settings 0,0 1,1 4,4 8,8] [--rounds 2] [--steps 3]
+        [--methods dino mocov3 ibot convnext swin byol simsiam barlowtwins]
+        [--batch 2] [--local-crops L] [--aux-loss-views all global]
+        [--settings 0,0 1,1 4,4 8,8] [--resnet-settings 0,4]
+        [--rounds 2] [--steps 3]
 
 Prints, for each method and (N, K), the median time and memory and their
 ratios to the method's baseline (N = K = 0, no distillation). Target for the
-defaults (ViT: N = K = 4; ConvNeXt / Swin: N = 0, K = 4): <= 1.10x time and
-<= 1.10x memory.
+defaults (ViT: N = K = 4; ConvNeXt / Swin / ResNet-50: N = 0, K = 4):
+<= 1.10x time and <= 1.10x memory.
 """
 import argparse
 import json
@@ -36,10 +38,19 @@ CONFIGS = dict(dino='configs/mte_dino_vits.py',
                mocov3='configs/mte_mocov3_vits.py',
                ibot='configs/mte_ibot_vits.py',
                convnext='configs/mte_dino_convnext_tiny.py',
-               swin='configs/mte_dino_swin_tiny.py')
+               swin='configs/mte_dino_swin_tiny.py',
+               byol='configs/mte_byol_resnet50.py',
+               simsiam='configs/mte_simsiam_resnet50.py',
+               barlowtwins='configs/mte_barlowtwins_resnet50.py')
 BASELINE_NAMES = dict(dino='DINO', mocov3='MoCo v3', ibot='iBOT',
-                      convnext='DINO ConvNeXt-T', swin='DINO Swin-T')
-LOCAL_CROPS = dict(dino=8, mocov3=0, ibot=10, convnext=8, swin=8)
+                      convnext='DINO ConvNeXt-T', swin='DINO Swin-T',
+                      byol='BYOL R-50', simsiam='SimSiam R-50',
+                      barlowtwins='Barlow Twins R-50')
+LOCAL_CROPS = dict(dino=8, mocov3=0, ibot=10, convnext=8, swin=8, byol=0,
+                   simsiam=0, barlowtwins=0)
+# two views, no DINO options, ResNet-50 (N = 0, K = 4 by default)
+TWO_VIEW = ('mocov3', 'byol', 'simsiam', 'barlowtwins')
+RESNET = ('byol', 'simsiam', 'barlowtwins')
 
 
 def ibot_samples(batch, num_local, seed=0):
@@ -67,16 +78,21 @@ def worker(args) -> None:
     from mmengine.optim import build_optim_wrapper
     from mmpretrain.registry import MODELS
 
+    from mmengine.registry import init_default_scope
     torch.manual_seed(0)
     cfg = Config.fromfile(os.path.join(REPO, CONFIGS[args.method]))
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))  # LARS
     model_cfg = cfg.model
     model_cfg.backbone.num_aux_tokens = args.num_aux
     model_cfg.neck.num_pooled_tokens = args.num_pooled
-    if args.method != 'mocov3':
+    if args.method not in TWO_VIEW:
         model_cfg.aux_loss_views = args.aux_loss_views[0]
-    else:  # one process: plain BatchNorm (the recipe's SyncBN needs a group)
+    elif args.method == 'mocov3':
+        # one process: plain BatchNorm (the recipe's SyncBN needs a group)
         model_cfg.neck.projector.norm_cfg = dict(type='BN1d')
         model_cfg.head.predictor.norm_cfg = dict(type='BN1d')
+    else:
+        model_cfg.backbone.backbone.norm_cfg = dict(type='BN')
     if args.num_aux == args.num_pooled == 0:
         model_cfg.distill = None
     model = MODELS.build(model_cfg)
@@ -87,7 +103,7 @@ def worker(args) -> None:
     hub.update_info('max_iters', 1000)
     hub.update_info('epoch', 1)  # last layer not frozen
     g = torch.Generator().manual_seed(0)
-    local_crops = 0 if args.method == 'mocov3' else \
+    local_crops = 0 if args.method in TWO_VIEW else \
         LOCAL_CROPS[args.method] if args.local_crops is None \
         else args.local_crops
     views = ([torch.randn(args.batch, 3, 224, 224, generator=g)
@@ -123,6 +139,8 @@ def main():
     parser.add_argument('--settings', nargs='+', default=['0,0', '1,1', '4,4',
                                                           '8,8'],
                         help='N,K pairs; 0,0 is the DINO baseline')
+    parser.add_argument('--resnet-settings', nargs='+', default=['0,4'],
+                        help='N,K pairs of the ResNet-50 methods')
     parser.add_argument('--rounds', type=int, default=2)
     parser.add_argument('--steps', type=int, default=3)
     parser.add_argument('--warmup', type=int, default=2)
@@ -141,11 +159,15 @@ def main():
     if args.worker:
         return worker(args)
 
-    pairs = [tuple(int(v) for v in s.split(',')) for s in args.settings]
+    def parse(values):
+        return [tuple(int(v) for v in s.split(',')) for s in values]
+
     settings = []  # (method, N, K, aux_loss_views); baselines first
     for method in args.methods:
+        pairs = parse(args.resnet_settings if method in RESNET
+                      else args.settings)
         views = args.aux_loss_views if method == 'dino' else ['-'] \
-            if method == 'mocov3' else args.aux_loss_views[-1:]
+            if method in TWO_VIEW else args.aux_loss_views[-1:]
         settings.append((method, 0, 0, views[0]))
         settings += [(method, n, k, v) for n, k in pairs if (n, k) != (0, 0)
                      for v in views]
@@ -164,7 +186,7 @@ def main():
                   f'{views}: {json.dumps(out)}', file=sys.stderr)
 
     def num_local(method):
-        return 0 if method == 'mocov3' else LOCAL_CROPS[method] \
+        return 0 if method in TWO_VIEW else LOCAL_CROPS[method] \
             if args.local_crops is None else args.local_crops
 
     def median(s, key):
