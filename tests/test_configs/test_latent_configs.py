@@ -203,3 +203,32 @@ def transfer(exported_path, tmp_path, coco_root, ade_root):  # noqa: F811
         in log
     assert 'missing keys' not in log and 'unexpected key' not in log
     assert 'Iter(train) [2/2]' in log and 'mIoU' in log
+
+
+@pytest.mark.parametrize('method', sorted(RECIPES))
+def test_small_configs_train_a_step_at_32px(method):
+    """configs/small/{mte_,}<method>_small.py (for compare_methods.py):
+    one optimizer step of the real model on 32 px views."""
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    for name, keys in ((f'mte_{method}', {'loss_global', 'loss_pooled',
+                                          'loss_distill'}),
+                       (method, {'loss_global'})):
+        cfg = Config.fromfile(str(REPO / f'configs/small/{name}_small.py'))
+        init_default_scope('mmpretrain')
+        torch.manual_seed(0)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model.train()
+        assert model.backbone.export_kind == 'resnet_cifar'
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+        views = [torch.randn(4, 3, 32, 32) for _ in range(2)]
+        losses = model.loss(views, [])
+        assert keys <= set(losses) and 'loss_aux' not in losses
+        before = model.backbone.backbone.conv1.weight.clone()
+        optim.update_params(sum(v for k, v in losses.items()
+                                if k.startswith('loss')))
+        assert not torch.equal(before, model.backbone.backbone.conv1.weight)

@@ -1,0 +1,50 @@
+# MTE-SimSiam for small-image folders (32 px): the half-width CIFAR-stem
+# ResNet-18 of configs/small/mte_byol_small.py, mmpretrain's SimSiam
+# projector / predictor shapes at 512 out / 128 predictor hidden, SGD lr
+# 0.05 x 256 / 256 with a fixed predictor lr (SimSiamHook), 30 epochs, the
+# MTE defaults of the ResNet-50 config. Baseline:
+# configs/small/simsiam_small.py.
+_base_ = [
+    '../_base_/datasets/folder_two_view_small.py',
+    '../_base_/default_runtime.py',
+]
+channels = 256  # ResNet-18 (CIFAR stem) at half width: stages 32..256
+backbone = dict(
+    type='FeatureMapTokenAdapter',
+    num_aux_tokens=0,
+    backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=32,
+                  stem_channels=32, norm_cfg=dict(type='SyncBN')))
+model = dict(
+    type='MTESimSiam',
+    backbone=dict(backbone, backbone=dict(backbone['backbone'],
+                                          zero_init_residual=True)),
+    neck=dict(type='MultiTokenNeck', in_channels=channels,
+              num_pooled_tokens=4,
+              projector=dict(type='NonLinearNeck', in_channels=channels,
+                             hid_channels=512, out_channels=512,
+                             num_layers=3, with_last_bn_affine=False,
+                             with_avg_pool=False)),
+    head=dict(type='LatentPredictSlotHead', loss_weight=0.5,
+              predictor=dict(type='NonLinearNeck', in_channels=512,
+                             hid_channels=128, out_channels=512,
+                             with_avg_pool=False, with_last_bn=False,
+                             with_last_bias=True)),
+    distill=dict(type='EnsembleDistillLoss', loss_weight=1.0,
+                 ensemble=('aux', 'pooled')))
+lr = 0.05
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=lr, weight_decay=1e-4, momentum=0.9),
+    paramwise_cfg=dict(custom_keys={'predictor': dict(fix_lr=True)}))
+custom_hooks = [dict(type='SimSiamHook', priority='HIGH', fix_pred_lr=True,
+                     lr=lr)]
+max_epochs = 30
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=2,
+         end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+default_hooks = dict(logger=dict(interval=10),
+                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
