@@ -8,6 +8,7 @@ from typing import Optional, Union
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...registry import MODELS
 from ..layers.slot_batch_norm import convert_to_slot_batch_norm
@@ -84,6 +85,7 @@ class SlotwiseProjector(BaseModule):
         if slots.dim() < 3:
             raise ValueError('SlotwiseProjector: expected (..., B, S, C) '
                              f'slot features, got shape {tuple(slots.shape)}')
+        self._check_norms()
         *lead, batch, num_slots, channels = slots.shape
         per_slot = self.statistics == 'per_slot'
         # rows in group-major order: each group is one BatchNorm batch
@@ -101,6 +103,21 @@ class SlotwiseProjector(BaseModule):
         if per_slot:
             return out.view(*lead, num_slots, batch, -1).transpose(-3, -2)
         return out.view(*lead, batch, num_slots, -1)
+
+
+    def _check_norms(self) -> None:
+        """A clear error when a BatchNorm was swapped in after the build
+        (``sync_bn='torch'``, ``nn.SyncBatchNorm.convert_sync_batchnorm``):
+        it would mix the slots' statistics silently."""
+        norms = [m for m in self.module.modules() if isinstance(m, _BatchNorm)]
+        if len(norms) != len(self._norms) or \
+                any(a is not b for a, b in zip(norms, self._norms)):
+            raise RuntimeError(
+                'SlotwiseProjector: a BatchNorm of the projector was replaced '
+                'after it was built (e.g. by sync_bn / convert_sync_batchnorm'
+                '), which would mix the slots\' batch statistics; name the '
+                "norm in the projector's config instead (norm_cfg=dict("
+                "type='SyncBN'): it is synchronised per slot)")
 
 
 def _unwrapped_keys(module, state_dict, prefix, *args) -> None:

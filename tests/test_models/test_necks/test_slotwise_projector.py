@@ -125,6 +125,11 @@ def test_config_build_and_bad_input():
 
     with pytest.raises(TypeError, match='cannot reproduce OwnNorm'):
         SlotwiseProjector(nn.Sequential(nn.Linear(6, 4), OwnNorm(4)))
+    # a BatchNorm swapped in after the build is refused, not silently mixed
+    swapped = SlotwiseProjector(plain_mlp())
+    swapped.module = nn.SyncBatchNorm.convert_sync_batchnorm(swapped.module)
+    with pytest.raises(RuntimeError, match='replaced after it was built'):
+        swapped(torch.randn(4, 2, 6))
     bn = SlotBatchNorm(4)
     bn.num_groups = 4
     with pytest.raises(ValueError, match='batch of 6 does not split into 4'):
