@@ -6,19 +6,15 @@
 # ResNet-50 config. Compare with configs/small/byol_small.py through
 # tools/benchmarks/compare_methods.py (kNN with --resize 32 --crop 32).
 _base_ = [
+    '../_base_/models/small_resnet18_tokens.py',
     '../_base_/datasets/folder_two_view_small.py',
+    '../_base_/schedules/small_two_view_30e.py',
     '../_base_/default_runtime.py',
 ]
-channels = 256  # ResNet-18 (CIFAR stem) at half width: stages 32..256
-backbone = dict(
-    type='FeatureMapTokenAdapter',
-    num_aux_tokens=0,
-    backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=32,
-                  stem_channels=32, norm_cfg=dict(type='SyncBN')))
+channels = 256  # the backbone's last stage
 model = dict(
     type='MTEBYOL',
     base_momentum=0.01,
-    backbone=backbone,
     neck=dict(type='MultiTokenNeck', in_channels=channels,
               num_pooled_tokens=4,
               projector=dict(type='NonLinearNeck', in_channels=channels,
@@ -39,13 +35,5 @@ optim_wrapper = dict(
         'bn': dict(decay_mult=0, lars_exclude=True),
         'bias': dict(decay_mult=0, lars_exclude=True),
         'downsample.1': dict(decay_mult=0, lars_exclude=True)}))
-max_epochs = 30
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=2,
-         end=max_epochs, convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+                     checkpoint=dict(interval=30, max_keep_ckpts=1))

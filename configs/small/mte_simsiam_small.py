@@ -5,19 +5,15 @@
 # MTE defaults of the ResNet-50 config. Baseline:
 # configs/small/simsiam_small.py.
 _base_ = [
+    '../_base_/models/small_resnet18_tokens.py',
     '../_base_/datasets/folder_two_view_small.py',
+    '../_base_/schedules/small_two_view_30e.py',
     '../_base_/default_runtime.py',
 ]
-channels = 256  # ResNet-18 (CIFAR stem) at half width: stages 32..256
-backbone = dict(
-    type='FeatureMapTokenAdapter',
-    num_aux_tokens=0,
-    backbone=dict(type='ResNet_CIFAR', depth=18, base_channels=32,
-                  stem_channels=32, norm_cfg=dict(type='SyncBN')))
+channels = 256  # the backbone's last stage
 model = dict(
     type='MTESimSiam',
-    backbone=dict(backbone, backbone=dict(backbone['backbone'],
-                                          zero_init_residual=True)),
+    backbone=dict(backbone=dict(zero_init_residual=True)),
     neck=dict(type='MultiTokenNeck', in_channels=channels,
               num_pooled_tokens=4,
               projector=dict(type='NonLinearNeck', in_channels=channels,
@@ -38,13 +34,5 @@ optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'predictor': dict(fix_lr=True)}))
 custom_hooks = [dict(type='SimSiamHook', priority='HIGH', fix_pred_lr=True,
                      lr=lr)]
-max_epochs = 30
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=2,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=0.0, by_epoch=True, begin=2,
-         end=max_epochs, convert_to_iter_based=True),
-]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 default_hooks = dict(logger=dict(interval=10),
-                     checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
+                     checkpoint=dict(interval=30, max_keep_ckpts=1))
