@@ -110,8 +110,12 @@ def test_aux_tokens_are_class_attention_and_change_nothing_else():
 
 
 def test_bad_configs_are_named():
-    with pytest.raises(TypeError, match='ResNet has no `stages`'):
-        build(dict(type='mmpretrain.ResNet', depth=18))
+    with pytest.raises(TypeError, match='VisionTransformer has no `stages` '
+                                        'or `res_layers`'):
+        build(dict(type='mmpretrain.VisionTransformer', arch='deit-tiny',
+                   img_size=32, patch_size=16))
+    with pytest.raises(ValueError, match='out_indices'):
+        build(dict(type='mmpretrain.ResNet', depth=18, out_indices=(2, )))
     with pytest.raises(ValueError, match='out_indices'):
         build(dict(CONVNEXT, out_indices=[1]))
     with pytest.raises(ValueError, match='num_aux_tokens'):
@@ -120,3 +124,26 @@ def test_bad_configs_are_named():
     with pytest.raises(ValueError, match='no mask token'):
         adapter.forward_tokens(torch.randn(1, 3, 64, 64),
                                mask=torch.zeros(1, 4, dtype=torch.bool))
+
+
+def test_resnet_tokens_are_its_last_stage_and_their_average():
+    """A ResNet (BYOL / SimSiam / Barlow Twins): patch tokens = the last
+    stage's map, global token = its average (what mmpretrain's neck pools),
+    forward() and the export = the plain ResNet."""
+    from mmpretrain.registry import MODELS
+    resnet = dict(type='mmpretrain.ResNet', depth=18, base_channels=8)
+    adapter, _ = build(resnet, num_aux_tokens=2, aux_num_heads=2)
+    plain = MODELS.build(resnet)
+    plain.load_state_dict(adapter.export_state_dict())  # strict
+    plain.eval(), adapter.eval()
+    x = torch.randn(2, 3, 64, 64)
+    fmap = plain(x)[-1]  # (2, 64, 2, 2)
+    tokens = adapter.forward_tokens(x)
+    torch.testing.assert_close(tokens['x_norm_patchtokens'],
+                               fmap.flatten(2).transpose(1, 2))
+    torch.testing.assert_close(tokens['x_norm_clstoken'], fmap.mean((2, 3)))
+    assert tokens['x_norm_auxtokens'].shape == (2, 2, 64)
+    assert adapter.embed_dims == 64 and adapter.export_kind == 'resnet'
+    assert adapter.export_config(dict(backbone=resnet)) == dict(
+        resnet, type='mmpretrain.ResNet')
+    assert max(adapter.export_errors(plain, x).values()) == 0
