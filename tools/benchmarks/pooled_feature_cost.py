@@ -33,8 +33,9 @@ def parse_args(argv=None):
 
 
 def pooling_macs(num_patches: int, dims: int, num_pooled: int) -> int:
-    """Key projection (P C^2), scores and weighted sum (2 K P C)."""
-    return num_patches * dims * dims + 2 * num_pooled * num_patches * dims
+    """Key projection of the queries (K C^2, once per batch: counted for a
+    batch of one), scores and weighted sum (2 K P C)."""
+    return num_pooled * dims * dims + 2 * num_pooled * num_patches * dims
 
 
 def vit_macs(num_tokens: int, dims: int, layers: int, hidden: int) -> int:
