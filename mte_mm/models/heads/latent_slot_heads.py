@@ -23,6 +23,20 @@ from ..utils.view_groups import ViewGroups
 from .slot_head import BaseSlotHead, Views
 
 
+CROSS_CORRELATIONS = ('matrix', 'gram')
+
+
+def gather_rows(x: Tensor, world: int) -> Tensor:
+    """The ``(B, ...)`` rows of every process, ``(world * B, ...)`` in rank
+    order, with gradients to each process's own rows (a differentiable
+    all-reduce of zero-padded copies: gloo has no differentiable
+    all-gather). Every process must hold the same ``B``."""
+    rank = dist.get_rank()
+    padded = torch.stack([x if r == rank else torch.zeros_like(x)
+                          for r in range(world)])
+    return all_reduce(padded).flatten(0, 1)
+
+
 def normalised_mean(targets: Tensor, weights: Optional[Tensor] = None
                     ) -> Tensor:
     """``norm(mean_j norm(t_j))`` over the slots of ``(V, B, S_e, D)``
@@ -117,9 +131,16 @@ class LatentCrossCorrelationSlotHead(BaseSlotHead):
         in_channels (int): Embedding width D.
         loss (dict): mmpretrain's loss module. Defaults to
             ``CrossCorrelationLoss``.
-
-    Memory: one ``D x D`` matrix per slot and view pair (Barlow Twins'
-    8192-wide recipe: 256 MiB each in float32).
+        cross_correlation (str): ``'matrix'`` (default): build each slot's
+            ``D x D`` matrix and call mmpretrain's loss on it (Barlow Twins'
+            8192-wide recipe: 256 MiB per slot and view pair in float32).
+            ``'gram'``: the same loss without the matrix, from
+            ``sum_ij C_ij^2 = sum_bc (a_b . a_c)(b_b . b_c) / N^2`` over the
+            ``N x N`` Gram matrices of the global batch and the diagonal
+            ``C_ii``: ``sum_i (1 - C_ii)^2 + lambd * (sum_ij C_ij^2 -
+            sum_i C_ii^2)`` (``N^2`` memory instead of ``D^2``; needs
+            ``CrossCorrelationLoss``'s ``lambd``; equal to ``'matrix'`` up to
+            rounding, tested).
 
     Ensemble target (:meth:`aggregate`): the mean of the members' embeddings
     (the loss standardises each dimension over the batch).
@@ -129,11 +150,24 @@ class LatentCrossCorrelationSlotHead(BaseSlotHead):
 
     def __init__(self, in_channels: int,
                  loss: dict = dict(type='mmpretrain.CrossCorrelationLoss'),
+                 cross_correlation: str = 'matrix',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg)
+        if cross_correlation not in CROSS_CORRELATIONS:
+            raise ValueError(
+                'LatentCrossCorrelationSlotHead: cross_correlation='
+                f'{cross_correlation!r}, expected one of '
+                f'{CROSS_CORRELATIONS}')
         self.bn = SlotwiseProjector(nn.Sequential(SlotBatchNorm(
             in_channels, affine=False, synchronised=True)))
         self.loss_module = MMPRETRAIN_MODELS.build(loss)
+        if cross_correlation == 'gram' and \
+                not hasattr(self.loss_module, 'lambd'):
+            raise ValueError(
+                "LatentCrossCorrelationSlotHead: cross_correlation='gram' "
+                'computes CrossCorrelationLoss itself and needs its lambd; '
+                f'{type(self.loss_module).__name__} has none')
+        self.cross_correlation = cross_correlation
 
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
         """The target embeddings as they are (with gradient: Barlow Twins
@@ -153,14 +187,30 @@ class LatentCrossCorrelationSlotHead(BaseSlotHead):
         for u in range(preds.shape[0]):
             for v in range(u + 1, targets.shape[0]):
                 a, b = self.bn(preds[u]), self.bn(targets[v])  # (B, S, D)
-                corr = torch.einsum('bsd,bse->sde', a, b) / (
-                    a.shape[0] * world)
-                if world > 1:
-                    corr = all_reduce(corr)
-                # indexed, not unbound: the loss edits its diagonal in place
-                total = total + torch.stack(
-                    [self.loss_module(corr[j]) for j in range(len(corr))])
+                total = total + (self._gram_loss(a, b, world)
+                                 if self.cross_correlation == 'gram' else
+                                 self._matrix_loss(a, b, world))
         return total
+
+    def _matrix_loss(self, a: Tensor, b: Tensor, world: int) -> Tensor:
+        corr = torch.einsum('bsd,bse->sde', a, b) / (a.shape[0] * world)
+        if world > 1:
+            corr = all_reduce(corr)
+        # indexed, not unbound: the loss edits its diagonal in place
+        return torch.stack(
+            [self.loss_module(corr[j]) for j in range(len(corr))])
+
+    def _gram_loss(self, a: Tensor, b: Tensor, world: int) -> Tensor:
+        num = a.shape[0] * world
+        diag = (a * b).sum(0) / num  # (S, D): C_ii per slot
+        if world > 1:
+            diag = all_reduce(diag)
+            a, b = gather_rows(a, world), gather_rows(b, world)
+        frob = (torch.einsum('bsd,csd->sbc', a, a) *
+                torch.einsum('bsd,csd->sbc', b, b)).sum((1, 2)) / num**2
+        squares = (diag * diag).sum(-1)
+        return ((1 - diag)**2).sum(-1) + self.loss_module.lambd * (
+            frob - squares)
 
     def aggregate(self, targets: Tensor,
                   weights: Optional[Tensor] = None) -> Tensor:

@@ -222,10 +222,33 @@ def test_distillation_equals_its_formula(method):
             model.neck.pooling.queries.grad.abs().sum() == 0
 
 
-def _barlow_worker(rank, z, t):
+def test_barlow_gram_form_equals_the_matrix_form():
+    """cross_correlation='gram' computes mmpretrain's CrossCorrelationLoss of
+    each slot without its D x D matrix: same losses and gradients."""
+    from mte_mm.registry import MODELS as OURS
+    z, t = torch.randn(2, 6, 3, 16), torch.randn(2, 6, 3, 16)
+    out = {}
+    for mode in ('matrix', 'gram'):
+        head = OURS.build(dict(METHODS['barlowtwins'][2],
+                               cross_correlation=mode))
+        zr, tr = z.clone().requires_grad_(), t.clone().requires_grad_()
+        loss = head.loss(head.predictions(zr), head.targets(tr))
+        (loss * torch.arange(1., 4.)).sum().backward()
+        out[mode] = (loss.detach(), zr.grad, tr.grad)
+    for got, want in zip(out['gram'], out['matrix']):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="cross_correlation='dense'"):
+        OURS.build(dict(METHODS['barlowtwins'][2], cross_correlation='dense'))
+    with pytest.raises(ValueError, match='needs its lambd'):
+        OURS.build(dict(METHODS['barlowtwins'][2], cross_correlation='gram',
+                        loss=dict(type='mmpretrain.CosineSimilarityLoss')))
+
+
+def _barlow_worker(rank, z, t, mode):
     from mte_mm.registry import MODELS as OURS
     torch.manual_seed(0)
-    head = OURS.build(METHODS['barlowtwins'][2])
+    head = OURS.build(dict(METHODS['barlowtwins'][2],
+                           cross_correlation=mode))
     part = slice(0, 3) if rank == 0 else slice(3, 6)
     zr = z[:, part].clone().requires_grad_()
     tr = t[:, part].clone().requires_grad_()
@@ -235,7 +258,8 @@ def _barlow_worker(rank, z, t):
                 state=head.state_dict())
 
 
-def test_barlow_two_processes_equal_one_process_on_the_whole_batch():
+@pytest.mark.parametrize('mode', ['matrix', 'gram'])
+def test_barlow_two_processes_equal_one_process_on_the_whole_batch(mode):
     """Synchronised standardisation and a differentiable all-reduce of the
     cross-correlation: every rank's loss is the 1-process loss and its
     gradients are world_size x the 1-process ones (DDP's mean of the
@@ -243,7 +267,7 @@ def test_barlow_two_processes_equal_one_process_on_the_whole_batch():
     from mte_mm.registry import MODELS as OURS
     torch.manual_seed(1)
     z, t = torch.randn(2, 6, 3, 16), torch.randn(2, 6, 3, 16)
-    results = run_gloo_workers(_barlow_worker, z, t)
+    results = run_gloo_workers(_barlow_worker, z, t, mode)
     torch.manual_seed(0)
     head = OURS.build(METHODS['barlowtwins'][2])
     zr, tr = z.clone().requires_grad_(), t.clone().requires_grad_()
