@@ -18,7 +18,7 @@ state).
         [--methods dino mocov3 ibot convnext swin byol simsiam barlowtwins]
         [--batch 2] [--local-crops L] [--aux-loss-views all global]
         [--settings 0,0 1,1 4,4 8,8] [--resnet-settings 0,4]
-        [--rounds 2] [--steps 3]
+        [--rounds 2] [--steps 3] [--cfg-options KEY=VALUE ...]
 
 Prints, for each method and (N, K), the median time and memory and their
 ratios to the method's baseline (N = K = 0, no distillation). Target for the
@@ -82,6 +82,8 @@ def worker(args) -> None:
     torch.manual_seed(0)
     cfg = Config.fromfile(os.path.join(REPO, CONFIGS[args.method]))
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))  # LARS
+    if args.cfg_options:  # the same overrides for every setting
+        cfg.merge_from_dict(dict(o.split('=', 1) for o in args.cfg_options))
     model_cfg = cfg.model
     model_cfg.backbone.num_aux_tokens = args.num_aux
     model_cfg.neck.num_pooled_tokens = args.num_pooled
@@ -150,6 +152,9 @@ def main():
                         "iBOT measures the first)")
     parser.add_argument('--methods', nargs='+', default=['dino', 'mocov3'],
                         choices=list(CONFIGS))
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='key=value config overrides (strings) for every '
+                        'setting, e.g. model.head.cross_correlation=gram')
     parser.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--method', default='dino', help=argparse.SUPPRESS)
     parser.add_argument('--num-aux', type=int, default=0, help=argparse.SUPPRESS)
@@ -180,7 +185,9 @@ def main():
                     [] if args.local_crops is None else
                     ['--local-crops', args.local_crops]), '--aux-loss-views',
                 views if views != '-' else 'global', '--steps', args.steps,
-                '--warmup', args.warmup])
+                '--warmup', args.warmup, *(
+                    ['--cfg-options', *args.cfg_options]
+                    if args.cfg_options else [])])
             results[(method, n, k, views)].append(out)
             print(f'round {r + 1}/{args.rounds} {method} N={n} K={k} '
                   f'{views}: {json.dumps(out)}', file=sys.stderr)
