@@ -23,7 +23,8 @@ model = dict(
                              init_cfg=dict(type='Kaiming',
                                            distribution='uniform',
                                            layer=['Linear']))),
-    head=dict(type='LatentCrossCorrelationSlotHead', in_channels=1024),
+    head=dict(type='LatentCrossCorrelationSlotHead', in_channels=1024,
+              cross_correlation='gram'),
     distill=dict(type='EnsembleDistillLoss', loss_weight=1.0,
                  ensemble=('aux', 'pooled')))
 optim_wrapper = dict(
