@@ -30,8 +30,18 @@ tested in ``tests/test_compat.py`` by a test that fails without it.
    pointing at nothing usable). :class:`AtomicLocalBackend` writes a
    temporary file in the same folder, fsyncs it and ``os.replace``-s it over
    the target: readers see the old file or the complete new one.
+
+Each patch applies only where its breakage exists (the versions named in
+:data:`SHIMS`) and can be turned off before the import with the environment
+variable ``MTE_MM_DISABLE_SHIMS``: a comma-separated list of the names in
+:data:`SHIMS`, or ``all``. ``check_mmcv_version`` only raises and is always
+on. Two more adjustments live in our tools and touch nothing at import time:
+``tools/train.py`` runs mmengine's CUDA-only ``pytorch`` launcher on gloo
+and swaps ``SyncBN`` for ``mte_mm.CPUSyncBN`` when there is no GPU
+(:mod:`mte_mm.utils.dist`).
 """
 import importlib.util
+import os
 import os.path as osp
 from importlib import metadata
 from pathlib import Path
@@ -245,10 +255,72 @@ def patch_local_backend() -> bool:
     return True
 
 
-def apply_all() -> None:
-    """Apply every shim (called by ``import mte_mm``)."""
+def _mmengine_at_most_0_10_7() -> bool:
+    import mmengine
+    return _version_tuple(mmengine.__version__) <= _version_tuple('0.10.7')
+
+
+def _torch_load_defaults_to_weights_only() -> bool:
+    return _version_tuple(torch.__version__.split('+')[0]) >= \
+        _version_tuple('2.6.0')
+
+
+def _mmcv_before_2_2() -> bool:
+    import mmcv
+    return _version_tuple(mmcv.__version__) < _version_tuple('2.2.0')
+
+
+# name -> (where the breakage exists, the patch). The names are what
+# MTE_MM_DISABLE_SHIMS takes.
+SHIMS = {
+    'torch_load': (lambda: _mmengine_at_most_0_10_7() and
+                   _torch_load_defaults_to_weights_only(),
+                   patch_checkpoint_loader),
+    'pkg_resources': (lambda: True,  # patches only without pkg_resources
+                      patch_config_package_lookup),
+    'adjust_hue': (lambda: int(np.__version__.split('.')[0]) >= 2 and
+                   _mmcv_before_2_2(), patch_adjust_hue),
+    'atomic_checkpoints': (_mmengine_at_most_0_10_7, patch_local_backend),
+}
+DISABLE_ENV = 'MTE_MM_DISABLE_SHIMS'
+
+
+def disabled_shims(value: str = None) -> set:
+    """The shim names that ``MTE_MM_DISABLE_SHIMS`` turns off.
+
+    Args:
+        value (str, optional): The variable's value. Defaults to the
+            environment's.
+
+    Raises:
+        ValueError: For a name that is not in :data:`SHIMS`.
+    """
+    if value is None:
+        value = os.environ.get(DISABLE_ENV, '')
+    names = {name.strip() for name in value.split(',') if name.strip()}
+    if 'all' in names:
+        return set(SHIMS)
+    unknown = sorted(names - set(SHIMS))
+    if unknown:
+        raise ValueError(
+            f'{DISABLE_ENV}={value!r}: unknown shim(s) {unknown}; the names '
+            f'are {sorted(SHIMS)} or "all"')
+    return names
+
+
+def apply_all() -> dict:
+    """Apply every shim whose breakage is present and that
+    ``MTE_MM_DISABLE_SHIMS`` does not turn off (called by ``import
+    mte_mm``).
+
+    Returns:
+        dict: name -> whether that shim is in force.
+    """
     check_mmcv_version()
-    patch_checkpoint_loader()
-    patch_config_package_lookup()
-    patch_adjust_hue()
-    patch_local_backend()
+    off = disabled_shims()
+    active = {}
+    for name, (needed, patch) in SHIMS.items():
+        active[name] = name not in off and needed()
+        if active[name]:
+            patch()
+    return active

@@ -1,4 +1,5 @@
 """Each compat shim is needed (the unshimmed path fails) and works."""
+import os
 import pickle
 import subprocess
 import sys
@@ -186,3 +187,55 @@ def test_runner_writes_checkpoints_atomically(tiny_cls_run):
     assert not [p for p in tiny_cls_run.iterdir() if '.tmp.' in p.name]
     assert (tiny_cls_run / 'last_checkpoint').read_text().strip().endswith(
         'iter_2.pth')
+
+
+# -- MTE_MM_DISABLE_SHIMS ---------------------------------------------------
+_SHIM_STATE = """
+import mmcv, mte_mm
+from mmengine.fileio.backends import registry_utils
+from mmengine.runner.checkpoint import CheckpointLoader
+from mte_mm import compat
+state = dict(
+    torch_load=CheckpointLoader._get_checkpoint_loader('x.pth')
+    is compat.load_from_local,
+    adjust_hue=mmcv.adjust_hue is compat.adjust_hue,
+    atomic_checkpoints=registry_utils.backends['local']
+    is compat.AtomicLocalBackend)
+print(sorted(k for k, v in state.items() if v))
+"""
+
+
+@pytest.mark.parametrize('disabled,in_force', [
+    ('', "['adjust_hue', 'atomic_checkpoints', 'torch_load']"),
+    ('torch_load,adjust_hue', "['atomic_checkpoints']"),
+    ('atomic_checkpoints', "['adjust_hue', 'torch_load']"),
+    ('all', '[]'),
+])
+def test_disable_switch_turns_each_patch_off(disabled, in_force):
+    env = dict(os.environ, MTE_MM_DISABLE_SHIMS=disabled)
+    proc = subprocess.run([sys.executable, '-c', _SHIM_STATE], env=env,
+                          capture_output=True, text=True, cwd=REPO,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == in_force
+
+
+def test_disable_switch_turns_the_package_lookup_off(tmp_path):
+    cfg = tmp_path / 'uses_mmdet_base.py'
+    cfg.write_text("_base_ = ['mmdet::_base_/default_runtime.py']\n")
+    code = ("import os; os.environ['MTE_MM_DISABLE_SHIMS'] = 'pkg_resources'"
+            "\nimport mte_mm\nfrom mmengine.config import Config\n"
+            f"Config.fromfile({str(cfg)!r})")
+    proc = _run_without_pkg_resources(code)
+    assert proc.returncode != 0
+    assert 'pkg_resources' in proc.stderr
+
+
+def test_disable_switch_names_an_unknown_shim():
+    assert compat.disabled_shims(' torch_load , adjust_hue') == \
+        {'torch_load', 'adjust_hue'}
+    assert compat.disabled_shims('all') == set(compat.SHIMS)
+    assert compat.disabled_shims('') == set()
+    with pytest.raises(ValueError, match=r"MTE_MM_DISABLE_SHIMS='torch_lod'"
+                       r".*unknown shim\(s\) \['torch_lod'\]"):
+        compat.disabled_shims('torch_lod')
