@@ -8,6 +8,7 @@ setup(
     'as an OpenMMLab (mmpretrain / mmdet / mmseg) plugin',
     packages=find_packages(include=['mte_mm', 'mte_mm.*']),
     python_requires='>=3.8',
+    license='Apache-2.0',
     # Honest lower bounds for users who bring their own (CUDA) stack; the
     # known-good pins for CPU CI live in requirements/.
     install_requires=[
