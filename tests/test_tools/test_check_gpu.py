@@ -1,0 +1,51 @@
+"""tools/check_gpu.py on CPU (what it runs without CUDA): one line per check,
+exit code 1 and a line naming the failed check when one fails."""
+import re
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from ..conftest import REPO
+
+
+def _check(tmp_path, *extra):
+    return subprocess.run(
+        [sys.executable, 'tools/check_gpu.py', '--configs',
+         'configs/mte_dino_vits.py', '--no-throughput', '--work-dir',
+         str(tmp_path), *extra], cwd=REPO, capture_output=True, text=True,
+        timeout=600)
+
+
+def test_check_gpu_passes_on_cpu(tmp_path):
+    proc = _check(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert re.match(r'\[ ok \] stack torch .* \(ops on cpu\), CPU, gloo',
+                    lines[1])
+    assert lines[2].startswith('[ ok ] aux attention: mask-free = dense mask')
+    assert lines[3].startswith(
+        '[ ok ] train configs/mte_dino_vits.py float32 x2')
+    assert lines[-1] == 'check_gpu: 3 passed, 0 failed'
+    # the run trained its 2 steps of MTE-DINO, finite, and kept its log
+    run = tmp_path / 'mte_dino_vits_fp32'
+    ckpt = torch.load(run / 'iter_2.pth', weights_only=False)
+    assert ckpt['meta']['iter'] == 2
+    scalars = ckpt['message_hub']['log_scalars']
+    losses = scalars['train/loss_distill'].data[0]
+    assert len(losses) == 2 and np.isfinite(losses).all()
+    assert (run / 'output.log').is_file()
+
+
+def test_check_gpu_names_a_failed_check(tmp_path):
+    proc = _check(tmp_path, '--cfg-options', 'model.backbone.num_aux_tokens=-1')
+    assert proc.returncode == 1
+    failed = [line for line in proc.stdout.splitlines()
+              if line.startswith('[FAIL]')]
+    assert len(failed) == 1
+    assert failed[0].startswith(
+        '[FAIL] train configs/mte_dino_vits.py float32 x2: RuntimeError: exit'
+        ' code 1: ')
+    assert 'num_aux_tokens' in failed[0]
+    assert proc.stdout.splitlines()[-1] == 'check_gpu: 2 passed, 1 failed'

@@ -1,0 +1,311 @@
+"""Self-check of the stack on this node, for a first run on a GPU machine: a
+few minutes, one line per check, exit code 1 if any check fails.
+
+    python tools/check_gpu.py [--configs CFG ...] [--gpus N] [--steps 2]
+        [--compile] [--no-throughput] [--work-dir DIR] [--cfg-options k=v ...]
+
+With CUDA:
+  - the stack: torch's CUDA build sees the GPUs, mmcv's compiled ops run on
+    one, NCCL is available;
+  - the auxiliary-token attention: the mask-free path (the one CUDA runs, so
+    that the main keys can use flash kernels) equals the dense-mask
+    reference on the GPU, in float32 and bfloat16;
+  - every pretraining config (``configs/mte_*.py`` and its baseline) at
+    reduced depth (2 ViT blocks, 1 block per ConvNeXt / Swin stage; widths,
+    heads and crops as configured) trains ``--steps`` iterations on
+    generated images through ``tools/dist_train.sh`` over every visible GPU
+    (NCCL), once per mixed precision (``--amp`` with bfloat16 where the GPU
+    has it, and float16), with the fast multi-crop preprocessor on the GPU
+    and ``torch.compile`` if ``--compile``; a run passes when it exits 0
+    (the non-finite guard stops a run whose loss is not finite) and has
+    written its checkpoint;
+  - DINO vs MTE-DINO images/s and peak memory at ViT-S/16, batch 64 per GPU
+    (``tools/benchmarks/throughput.py``).
+Without CUDA the same checks run on the CPU at a tiny size: 2 gloo
+processes, float32, 1-block ViTs, batch 2, and the throughput benchmark at
+batch 2 with 2 local crops.
+"""
+import argparse
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from glob import glob
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASELINES = ('dino_', 'ibot_', 'mocov3_', 'byol_', 'simsiam_', 'barlowtwins_')
+
+
+def pretraining_configs():
+    """Every MTE pretraining config at the top of configs/ and its
+    baseline."""
+    names = sorted(osp.basename(p) for p in glob(osp.join(REPO, 'configs',
+                                                         '*.py')))
+    chosen = [n for n in names
+              if n.startswith('mte_') or n.startswith(BASELINES)]
+    return [osp.join('configs', n) for n in chosen]
+
+
+class Checks:
+    """Runs checks, prints one line each, counts the failures."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def run(self, name, fn, *args):
+        start = time.time()
+        try:
+            detail = fn(*args)
+        except Exception as exc:  # a failed check is a line, not a crash
+            self.failed += 1
+            message = str(exc).strip().splitlines()
+            reason = message[-1] if message else type(exc).__name__
+            print(f'[FAIL] {name}: {type(exc).__name__}: {reason}',
+                  flush=True)
+            if os.environ.get('MTE_CHECK_TRACEBACK'):
+                traceback.print_exc()
+            return None
+        self.passed += 1
+        extra = f' {detail}' if detail else ''
+        print(f'[ ok ] {name}{extra} ({time.time() - start:.1f} s)',
+              flush=True)
+        return detail
+
+
+# -- the checks -----------------------------------------------------------
+def check_stack(device, gpus):
+    import mmcv
+    import torch
+    from mmcv.ops import nms
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.],
+                          [20., 20., 30., 30.]], device=device)
+    keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=device), 0.5)[1]
+    if keep.tolist() != [0, 2]:
+        raise RuntimeError(f'mmcv.ops.nms on {device} kept {keep.tolist()}, '
+                           'expected [0, 2]')
+    backend = 'gloo'
+    if device == 'cuda':
+        if not torch.distributed.is_nccl_available():
+            raise RuntimeError('this torch build has no NCCL')
+        backend = 'nccl'
+        names = sorted({torch.cuda.get_device_name(i) for i in range(gpus)})
+        where = f'{gpus} x {", ".join(names)}, CUDA {torch.version.cuda}'
+    else:
+        where = 'CPU'
+    return (f'torch {torch.__version__}, mmcv {mmcv.__version__} (ops on '
+            f'{device}), {where}, {backend}')
+
+
+def check_aux_attention(device):
+    """The mask-free auxiliary attention equals the dense-mask reference."""
+    import torch
+
+    from mte_mm.models.layers import aux_token_attention as ata
+    gen = torch.Generator().manual_seed(0)
+    batch, heads, main, aux, dims = 2, 3, 17, 4, 16
+    q = torch.randn(batch, heads, aux, dims, generator=gen)
+    k = torch.randn(batch, heads, main + aux, dims, generator=gen)
+    v = torch.randn(batch, heads, main + aux, dims, generator=gen)
+    dtypes = [torch.float32] + ([torch.bfloat16] if device == 'cuda' and
+                                torch.cuda.is_bf16_supported() else [])
+    worst = []
+    for dtype in dtypes:
+        args = [t.to(device, dtype) for t in (q, k, v)]
+        free = ata.aux_attention(*args, num_main=main, mask_free=True)
+        dense = ata.aux_attention(*args, num_main=main, mask_free=False)
+        error = (free.float() - dense.float()).abs().max().item()
+        tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+        if not error <= tolerance:
+            raise RuntimeError(f'{dtype}: max |mask-free - dense| = {error:.3g}'
+                               f' > {tolerance}')
+        worst.append(f'{str(dtype)[6:]} {error:.1e}')
+    return 'max diff ' + ', '.join(worst)
+
+
+def write_images(folder, count=16, size=64):
+    import numpy as np
+    from PIL import Image
+    rng = np.random.RandomState(0)
+    train = osp.join(folder, 'train', 'class0')
+    os.makedirs(train, exist_ok=True)
+    for i in range(count):
+        pixels = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(osp.join(train, f'{i}.jpg'))
+    return folder
+
+
+def reduced_depth(cfg, tiny):
+    """Fewer blocks (and, ``tiny``, narrower ViTs) in the config's
+    backbone; widths otherwise as configured."""
+    from mmpretrain.registry import MODELS
+    backbone = cfg.model.backbone
+    inner = backbone.get('backbone')
+    target = inner if inner is not None else backbone
+    kind = target.type.split('.')[-1]
+    cls = MODELS.get(target.type) or MODELS.get(kind)
+    arch = target.get('arch', None)
+    if kind in ('MTEVisionTransformer', 'MTEMoCoV3ViT', 'VisionTransformer',
+                'MoCoV3ViT'):
+        arch = dict(cls.arch_zoo[arch.lower()]) if isinstance(arch, str) \
+            else dict(arch)
+        arch['num_layers'] = 1 if tiny else 2
+        target.arch = arch
+    elif kind in ('ConvNeXt', 'SwinTransformer'):
+        arch = dict(cls.arch_zoo[arch.lower()]) if isinstance(arch, str) \
+            else dict(arch)
+        arch['depths'] = [1] * len(arch['depths'])
+        target.arch = arch
+    return cfg
+
+
+def first_error(output):
+    """The first exception line of a failed run's output (a rank's, not
+    the launcher's summary), else its last line."""
+    lines = [re.sub(r'^\[rank\d+\]:\s*', '', line).strip()
+             for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if re.match(r'([\w.]+(Error|Exception)|tools/train\.py): ', line) and \
+                'ChildFailedError' not in line:
+            return line
+    return lines[-1] if lines else 'no output'
+
+
+def check_training(config, device, gpus, steps, amp_dtype, compile_, work,
+                   data_root, cfg_options):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.merge_from_dict(cfg_options)
+    reduced_depth(cfg, tiny=device == 'cpu')
+    cfg.train_dataloader.dataset.data_root = data_root
+    cfg.train_dataloader.batch_size = 2
+    cfg.train_dataloader.num_workers = 0
+    cfg.train_dataloader.persistent_workers = False
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=steps)
+    cfg.param_scheduler = []
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=steps,
+                                        by_epoch=False)
+    name = osp.splitext(osp.basename(config))[0] + f'_{amp_dtype or "fp32"}'
+    run_dir = osp.join(work, name)
+    os.makedirs(run_dir, exist_ok=True)
+    cfg_path = osp.join(run_dir, 'config.py')
+    cfg.dump(cfg_path)
+    command = ['bash', osp.join(REPO, 'tools/dist_train.sh'), cfg_path,
+               str(gpus), '--work-dir', run_dir]
+    if amp_dtype:
+        command += ['--amp', '--amp-dtype', amp_dtype]
+    if compile_:
+        command += ['--compile']
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+    if device == 'cpu':
+        env.setdefault('OMP_NUM_THREADS', '1')
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True,
+                          text=True)
+    with open(osp.join(run_dir, 'output.log'), 'w') as f:
+        f.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f'exit code {proc.returncode}: '
+                           f'{first_error(proc.stdout + proc.stderr)} '
+                           f'(full output: {run_dir}/output.log)')
+    checkpoint = osp.join(run_dir, f'iter_{steps}.pth')
+    if not osp.isfile(checkpoint):
+        raise RuntimeError(f'no checkpoint {checkpoint} after {steps} steps')
+
+
+def check_throughput(device, compile_):
+    command = [sys.executable,
+               osp.join(REPO, 'tools/benchmarks/throughput.py')]
+    if device == 'cpu':
+        command += ['--batch', '2', '--local-crops', '2', '--rounds', '1',
+                    '--steps', '1', '--warmup', '1']
+    else:
+        command += ['--rounds', '1', '--steps', '5', '--warmup', '3']
+    if compile_:
+        command += ['--compile']
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stdout + proc.stderr).strip().splitlines() or ['']
+        raise RuntimeError(f'exit code {proc.returncode}: {lines[-1]}')
+    table = [line for line in proc.stdout.splitlines()
+             if line.startswith(('| DINO', '| MTE-DINO'))]
+    return '\n' + '\n'.join('       ' + line for line in table)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--configs', nargs='+',
+                        help='pretraining configs (default: every '
+                        'configs/mte_*.py and its baseline)')
+    parser.add_argument('--gpus', type=int,
+                        help='processes per training (default: every visible'
+                        ' GPU; 2 on CPU)')
+    parser.add_argument('--steps', type=int, default=2)
+    parser.add_argument('--compile', action='store_true',
+                        help='torch.compile the backbones (tools/train.py '
+                        '--compile)')
+    parser.add_argument('--no-throughput', action='store_true',
+                        help='skip the DINO vs MTE-DINO throughput')
+    parser.add_argument('--work-dir', help='where the runs go (default: a '
+                        'temporary folder)')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='overrides for every training config')
+    args = parser.parse_args(argv)
+
+    import mte_mm  # noqa: F401  (compat shims + registries)
+    import torch
+    from mmengine.config import DictAction
+    cfg_options = {}
+    for pair in args.cfg_options:
+        if '=' not in pair:
+            parser.error(f'--cfg-options: {pair!r} is not KEY=VALUE')
+        key, value = pair.split('=', 1)
+        cfg_options[key] = DictAction._parse_iterable(value)
+    configs = args.configs or pretraining_configs()
+    for config in configs:
+        if not osp.isfile(osp.join(REPO, config)):
+            parser.error(f'--configs: no config {config}')
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    gpus = args.gpus or (torch.cuda.device_count() if device == 'cuda'
+                         else 2)
+    if device == 'cuda':
+        amp = (['bfloat16'] if torch.cuda.is_bf16_supported() else []) + \
+            ['float16']
+    else:
+        amp = [None]  # float32: bfloat16 is emulated on most CPUs
+    work = args.work_dir or tempfile.mkdtemp(prefix='mte_check_')
+    print(f'check_gpu: {device}, {gpus} process(es) per training, '
+          f'{len(configs)} config(s), runs in {work}', flush=True)
+
+    checks = Checks()
+    checks.run('stack', check_stack, device, gpus)
+    checks.run(f'aux attention: mask-free = dense mask on {device}',
+               check_aux_attention, device)
+    data_root = write_images(osp.join(work, 'data'))
+    for config in configs:
+        for dtype in amp:
+            label = {None: 'float32', 'bfloat16': 'bf16',
+                     'float16': 'fp16'}[dtype]
+            checks.run(
+                f'train {config} {label} x{gpus}'
+                + (' compiled' if args.compile else ''), check_training,
+                config, device, gpus, args.steps, dtype, args.compile, work,
+                data_root, cfg_options)
+    if not args.no_throughput:
+        checks.run('throughput DINO vs MTE-DINO, ViT-S/16'
+                   + (' (batch 64 per GPU)' if device == 'cuda' else
+                      ' (CPU, batch 2)'), check_throughput, device,
+                   args.compile)
+    print(f'check_gpu: {checks.passed} passed, {checks.failed} failed')
+    return 1 if checks.failed else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
