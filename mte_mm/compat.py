@@ -62,12 +62,15 @@ def _version_tuple(version: str) -> Tuple:
     return digit_version(version)
 
 
-def check_mmcv_version(version: str = None) -> None:
+def check_mmcv_version(version: str = None) -> str:
     """Raise a clear ``ImportError`` if mmcv is outside what mmdet/mmseg accept.
 
     Args:
         version (str, optional): The mmcv version to check. Defaults to the
             installed ``mmcv.__version__``.
+
+    Returns:
+        str: The version checked.
     """
     if version is None:
         import mmcv
@@ -80,6 +83,7 @@ def check_mmcv_version(version: str = None) -> None:
             'installed. Run `bash tools/setup_env.sh`, which compiles and '
             'installs mmcv 2.1.0 for your torch, or `pip install '
             '"mmcv==2.1.0"` from a source matching your torch/CUDA.')
+    return version
 
 
 def load_from_local(filename: str, map_location=None):

@@ -62,7 +62,7 @@ def test_mmcv_version_outside_range_is_a_clear_error(version):
 
 @pytest.mark.parametrize('version', ['2.0.0', '2.1.0'])
 def test_mmcv_version_in_range(version):
-    compat.check_mmcv_version(version)
+    assert compat.check_mmcv_version(version) == version
 
 
 def _run_without_pkg_resources(code: str) -> subprocess.CompletedProcess:
