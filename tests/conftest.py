@@ -103,17 +103,21 @@ def tiny_cls_run(tmp_path_factory):
     return work_dir
 
 
-TINY_MTE_ARCH = [
-    'model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=2',
-    'model.backbone.arch.num_heads=2',
-    'model.backbone.arch.feedforward_channels=64',
-    'model.backbone.patch_size=32', 'model.neck.in_channels=32',
-    'model.neck.projector.in_channels=32',
-    'model.neck.projector.out_channels=64',
-    'model.neck.projector.hidden_channels=32',
-    'model.neck.projector.bottleneck_channels=16',
-    'model.head.out_channels=64',
-]
+def tiny_mte_options(num_layers=2):
+    """--cfg-options for an MTE-DINO ViT of 32 dims with a tiny head."""
+    return [
+        'model.backbone.arch.embed_dims=32',
+        f'model.backbone.arch.num_layers={num_layers}',
+        'model.backbone.arch.num_heads=2',
+        'model.backbone.arch.feedforward_channels=64',
+        'model.neck.in_channels=32', 'model.neck.projector.in_channels=32',
+        'model.neck.projector.out_channels=64',
+        'model.neck.projector.hidden_channels=32',
+        'model.neck.projector.bottleneck_channels=16',
+        'model.head.out_channels=64']
+
+
+TINY_MTE_ARCH = tiny_mte_options() + ['model.backbone.patch_size=32']
 
 
 def write_images(folder, count, value_range, seed):

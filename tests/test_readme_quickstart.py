@@ -6,21 +6,13 @@ and a 2-iteration ADE20K transfer."""
 import json
 import re
 
-from .conftest import REPO, free_port, run_tool
+from .conftest import REPO, free_port, run_tool, tiny_mte_options
 from .test_transfer.test_segmentation import ade_root  # noqa: F401
 from .test_transfer.test_segmentation import tiny_options
 
 # the ViT of test_segmentation's UperNet options (32 dims, 4 blocks, 16 px
 # patches), so that the export loads there
-TINY_PRETRAIN = [
-    'model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=4',
-    'model.backbone.arch.num_heads=2',
-    'model.backbone.arch.feedforward_channels=64',
-    'model.neck.in_channels=32', 'model.neck.projector.in_channels=32',
-    'model.neck.projector.out_channels=64',
-    'model.neck.projector.hidden_channels=32',
-    'model.neck.projector.bottleneck_channels=16',
-    'model.head.out_channels=64']
+TINY_PRETRAIN = tiny_mte_options(num_layers=4)
 
 
 def quick_start_commands():

@@ -7,21 +7,14 @@ import sys
 
 import pytest
 
-from ..conftest import REPO, run_tool
+from ..conftest import REPO, run_tool, tiny_mte_options
 
 sys.path.insert(0, str(REPO / 'tools' / 'benchmarks'))
 import compare_methods  # noqa: E402
 
 CONFIG = str(REPO / 'configs/small/mte_dino_small.py')
-TINY = ['model.backbone.arch.embed_dims=32', 'model.backbone.arch.num_layers=2',
-        'model.backbone.arch.num_heads=2',
-        'model.backbone.arch.feedforward_channels=64',
-        'model.neck.in_channels=32', 'model.neck.projector.in_channels=32',
-        'model.neck.projector.out_channels=64',
-        'model.neck.projector.hidden_channels=32',
-        'model.neck.projector.bottleneck_channels=16',
-        'model.head.out_channels=64', 'train_dataloader.batch_size=4',
-        'train_dataloader.num_workers=0',
+TINY = tiny_mte_options() + [
+        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False',
         'default_hooks.logger.interval=1']
 DINO = ['dino', 'model.backbone.num_aux_tokens=0',
