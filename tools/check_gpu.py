@@ -200,7 +200,8 @@ def check_training(config, device, gpus, steps, amp_dtype, compile_, work,
         command += ['--amp', '--amp-dtype', amp_dtype]
     if compile_:
         command += ['--compile']
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+    # dist_train.sh runs $PYTHON: this interpreter, activated or not
+    env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=os.pathsep.join(
         [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
     if device == 'cpu':
         env.setdefault('OMP_NUM_THREADS', '1')

@@ -46,7 +46,7 @@ def main(argv=None):
                 Image.fromarray(info['img']).save(
                     osp.join(target, f'{i:04d}.png'))
             counts[folder] = len(dataset)
-        os.replace(tmp, out)
+        os.rename(tmp, out)  # a folder: OUT did not exist (checked)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
