@@ -1,0 +1,62 @@
+"""Weighted kNN (DINO protocol) of an untrained network: the baseline a paired
+study's trained runs should beat. The model is built by mmengine's Runner from
+the config at each seed and initialised as a training run starts, so at the
+same seed it holds the initial weights of that run of
+``tools/benchmarks/compare_methods.py``.
+
+    python tools/benchmarks/untrained_knn.py CONFIG --data-root FOLDER \\
+        --seeds 0 1 2 [--resize 16 --crop 16] [--ks 20 10] \\
+        [--cfg-options KEY=VALUE ...]
+
+Prints one line per seed: ``seed S: k=20 A, k=10 B`` (the global token's
+top-1 %, teacher features).
+"""
+import argparse
+import os.path as osp
+import tempfile
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--data-root', required=True,
+                        help='folder with train/<class>/* and val/<class>/*')
+    parser.add_argument('--seeds', type=int, nargs='+', required=True)
+    parser.add_argument('--ks', type=int, nargs='+', default=[20, 10])
+    parser.add_argument('--resize', type=int, default=256)
+    parser.add_argument('--crop', type=int, default=224)
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE')
+    args = parser.parse_args(argv)
+    if not osp.isdir(osp.join(args.data_root, 'val')):
+        raise SystemExit(f'untrained_knn.py: --data-root {args.data_root} '
+                         'has no val/ folder')
+
+    import mte_mm  # noqa: F401  (compat shims + registries)
+    from mmengine.config import Config, DictAction
+    from mmengine.runner import Runner
+
+    from mte_mm.engine.hooks.knn_hook import build_knn_datasets
+    from mte_mm.evaluation import knn_diagnostics
+    options = {}
+    for pair in args.cfg_options:
+        key, value = pair.split('=', 1)
+        options[key] = DictAction._parse_iterable(value)
+    train, val = build_knn_datasets(data_root=args.data_root,
+                                    resize=args.resize, crop=args.crop)
+    for seed in args.seeds:
+        cfg = Config.fromfile(args.config)
+        cfg.merge_from_dict(options)
+        cfg.randomness = dict(seed=seed, deterministic=False)
+        cfg.work_dir = tempfile.mkdtemp(prefix='untrained_knn_')
+        cfg.custom_hooks = []
+        model = Runner.from_cfg(cfg).model
+        model.init_weights()  # as Runner.train() does before the first step
+        result = knn_diagnostics(model, train, val, ks=tuple(args.ks),
+                                 with_aux=False)['global']
+        print(f'seed {seed}: ' + ', '.join(f'k={k} {result[k]:.2f}'
+                                           for k in args.ks), flush=True)
+
+
+if __name__ == '__main__':
+    main()
