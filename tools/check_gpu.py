@@ -36,6 +36,8 @@ import time
 import traceback
 from glob import glob
 
+from mmengine.config import DictAction
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASELINES = ('dino_', 'ibot_', 'mocov3_', 'byol_', 'simsiam_', 'barlowtwins_')
 
@@ -255,20 +257,13 @@ def main(argv=None):
                         help='skip the DINO vs MTE-DINO throughput')
     parser.add_argument('--work-dir', help='where the runs go (default: a '
                         'temporary folder)')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        metavar='KEY=VALUE',
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={}, metavar='KEY=VALUE',
                         help='overrides for every training config')
     args = parser.parse_args(argv)
 
     import mte_mm  # noqa: F401  (compat shims + registries)
     import torch
-    from mmengine.config import DictAction
-    cfg_options = {}
-    for pair in args.cfg_options:
-        if '=' not in pair:
-            parser.error(f'--cfg-options: {pair!r} is not KEY=VALUE')
-        key, value = pair.split('=', 1)
-        cfg_options[key] = DictAction._parse_iterable(value)
     configs = args.configs or pretraining_configs()
     for config in configs:
         if not osp.isfile(osp.join(REPO, config)):
@@ -298,7 +293,7 @@ def main(argv=None):
                 f'train {config} {label} x{gpus}'
                 + (' compiled' if args.compile else ''), check_training,
                 config, device, gpus, args.steps, dtype, args.compile, work,
-                data_root, cfg_options)
+                data_root, args.cfg_options)
     if not args.no_throughput:
         checks.run('throughput DINO vs MTE-DINO, ViT-S/16'
                    + (' (batch 64 per GPU)' if device == 'cuda' else

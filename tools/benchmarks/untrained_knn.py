@@ -15,6 +15,8 @@ import argparse
 import os.path as osp
 import tempfile
 
+from mmengine.config import DictAction
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -25,28 +27,24 @@ def main(argv=None):
     parser.add_argument('--ks', type=int, nargs='+', default=[20, 10])
     parser.add_argument('--resize', type=int, default=256)
     parser.add_argument('--crop', type=int, default=224)
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        metavar='KEY=VALUE')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        default={}, metavar='KEY=VALUE')
     args = parser.parse_args(argv)
     if not osp.isdir(osp.join(args.data_root, 'val')):
         raise SystemExit(f'untrained_knn.py: --data-root {args.data_root} '
                          'has no val/ folder')
 
     import mte_mm  # noqa: F401  (compat shims + registries)
-    from mmengine.config import Config, DictAction
+    from mmengine.config import Config
     from mmengine.runner import Runner
 
     from mte_mm.engine.hooks.knn_hook import build_knn_datasets
     from mte_mm.evaluation import knn_diagnostics
-    options = {}
-    for pair in args.cfg_options:
-        key, value = pair.split('=', 1)
-        options[key] = DictAction._parse_iterable(value)
     train, val = build_knn_datasets(data_root=args.data_root,
                                     resize=args.resize, crop=args.crop)
     for seed in args.seeds:
         cfg = Config.fromfile(args.config)
-        cfg.merge_from_dict(options)
+        cfg.merge_from_dict(args.cfg_options)
         cfg.randomness = dict(seed=seed, deterministic=False)
         cfg.work_dir = tempfile.mkdtemp(prefix='untrained_knn_')
         cfg.custom_hooks = []
