@@ -7,6 +7,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # pytest-xdist (tools/setup_env.sh test): the workers share the cores
+    import torch
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(
+        os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))))
+
 
 def run_tool(args, cwd=REPO, timeout=600, env=None):
     """Run a repo tool in a fresh interpreter (as a user would) and return

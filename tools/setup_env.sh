@@ -10,6 +10,7 @@
 #   MTE_CACHE  where the compiled mmcv wheel is kept (default: ${XDG_CACHE_HOME:-~/.cache}/mte_mm)
 #   PYTHON     interpreter used to create the venv   (default: python3.11, else python3)
 #   MTE_NEED_GB free disk space required before a fresh install (default: 8)
+#   MTE_TEST_WORKERS  pytest-xdist processes for `test` (default: the cores, at most 4; 0 = in-process)
 #
 # mmcv 2.1.0 ships no wheel for torch 2.14, so it is compiled from its sdist with ops (~12 min on 2 cores).
 # The wheel is cached under a key of mmcv + torch + Python versions: pip's own wheel cache is keyed by the
@@ -88,5 +89,10 @@ log "checking the stack"
 cd "$ROOT"
 case "$mode" in
   demo) exec "$PY" tools/demo.py "$@" ;;
-  test) exec "$PY" -m pytest tests "$@" ;;
+  test)
+    # Most tests run a tool in a 1-thread subprocess, so one pytest process leaves cores idle: spread the test
+    # files over worker processes (a file's tests stay together, so its module fixtures are built once).
+    workers="${MTE_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
+    if [ "$workers" -gt 0 ]; then set -- -n "$workers" --dist loadfile "$@"; fi
+    exec "$PY" -m pytest tests "$@" ;;
 esac
