@@ -140,6 +140,21 @@ def test_killed_and_resumed_two_process_run(reference, image_folder,
         assert ours[it] == ref[it], f'iteration {it} differs'
 
 
+def test_two_process_reference_is_ddp_with_an_ema_teacher(reference):
+    """The 2-process reference (tools/dist_train.sh, gloo) of MTE-DINO:
+    world size 2, the EMA teacher stepped once per iteration, the per-slot
+    centres (all-reduced) saved with the checkpoint."""
+    log = next(reference[2].glob('*/*.log')).read_text()
+    assert 'GPU number: 2' in log  # mmengine's name for the world size
+    # 6 images, 3 per process, 1 per step: 3 iterations per epoch
+    assert 'Epoch(train) [1][3/3]' in log
+    state = torch.load(reference[2] / 'epoch_1.pth',
+                       weights_only=False)['state_dict']
+    assert int(state['teacher.steps']) == 3
+    assert state['head.center'].shape == (9, 64)
+    assert state['head.center'].abs().sum() > 0
+
+
 def test_two_processes_train_as_one_with_the_same_global_batch(
         image_folder, tmp_path):
     """DDP parity, 9 steps of MTE-DINO at global batch 2. The data are
