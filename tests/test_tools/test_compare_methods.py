@@ -224,3 +224,21 @@ def test_amp_and_processes_reach_the_command_and_the_run_signature(
          '--work-dir', 'out'], {})
     assert not {'amp', 'procs_per_run'} & set(
         compare_methods.signature(plain, {}, 0))
+
+
+def test_job_threads_build_their_configs_one_at_a_time(labelled_folder,
+                                                        tmp_path,
+                                                        monkeypatch):
+    """mmengine parses a config with ast, and concurrent parses in threads
+    can fail on CPython 3.11: train_one builds under CONFIG_LOCK."""
+    held = []
+
+    def record(*args):
+        held.append(compare_methods.CONFIG_LOCK.locked())
+        raise RuntimeError('stop after the config')
+
+    args = compare_methods.parse_args(grid_args(labelled_folder, tmp_path))
+    monkeypatch.setattr(compare_methods, 'run_config', record)
+    with pytest.raises(RuntimeError, match='stop after the config'):
+        compare_methods.train_one(args, 'mte', [], 0, 1)
+    assert held == [True]

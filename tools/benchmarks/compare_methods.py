@@ -57,6 +57,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -64,6 +65,11 @@ REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif',
                     '.tiff', '.webp')
 FINGERPRINTS = 'data_fingerprints.txt'
+# mmengine's Config.fromfile parses with ast in the calling thread, and
+# CPython 3.11 can fail concurrent parses ("SystemError: AST constructor
+# recursion depth mismatch"): the job threads build their configs one at a
+# time
+CONFIG_LOCK = threading.Lock()
 
 
 # -- arguments and their checks (all before anything trains) --------------
@@ -260,9 +266,9 @@ def train_one(args, arm, options, seed, threads, slots=None):
     if osp.isdir(folder):  # unfinished (or other settings): start over
         shutil.rmtree(folder)
     os.makedirs(folder)
-    cfg = run_config(args, options, seed)
     cfg_path = osp.join(folder, 'config.py')
-    cfg.dump(cfg_path)
+    with CONFIG_LOCK:
+        run_config(args, options, seed).dump(cfg_path)
     command, extra_env = train_command(args, cfg_path, folder)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads), **extra_env)
