@@ -20,6 +20,10 @@ set -euo pipefail
 mode="${1:-}"
 case "$mode" in ""|demo|test) ;; *) echo "usage: $0 [demo|test] (got '$mode')" >&2; exit 2 ;; esac
 shift || true
+case "${MTE_TEST_WORKERS-0}" in  # checked before anything installs
+  ''|*[!0-9]*) echo "[setup_env] error: MTE_TEST_WORKERS must be a whole number of workers (got '$MTE_TEST_WORKERS')" >&2
+               exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MTE_VENV:-$ROOT/.venv}"
