@@ -2,28 +2,34 @@
 few minutes, one line per check, exit code 1 if any check fails.
 
     python tools/check_gpu.py [--configs CFG ...] [--gpus N] [--steps 2]
-        [--compile] [--no-throughput] [--work-dir DIR] [--cfg-options k=v ...]
+        [--blocks N] [--batch 2] [--jobs 1] [--compile] [--no-throughput]
+        [--work-dir DIR] [--cfg-options k=v ...]
 
 With CUDA:
   - the stack: torch's CUDA build sees the GPUs, mmcv's compiled ops run on
-    one, NCCL is available;
+    one (with mmcv-lite, which has none, this says so and passes:
+    pretraining needs no ops), NCCL is available;
   - the auxiliary-token attention: the mask-free path (the one CUDA runs, so
     that the main keys can use flash kernels) equals the dense-mask
     reference on the GPU, in float32 and bfloat16;
-  - every pretraining config (``configs/mte_*.py`` and its baseline) at
-    reduced depth (2 ViT blocks, 1 block per ConvNeXt / Swin stage; widths,
-    heads and crops as configured) trains ``--steps`` iterations on
-    generated images through ``tools/dist_train.sh`` over every visible GPU
+  - every pretraining config (the top of ``configs/``, found by glob: each
+    ``mte_*.py`` and its baseline) at reduced depth (``--blocks``: 2 blocks
+    per stage, a ViT's in all; ResNets keep theirs; widths, heads and crops
+    as configured; :mod:`mte_mm.utils.quick_check`, what the every-config
+    test trains) trains ``--steps`` iterations on generated images that its
+    own dataset accepts, through ``tools/dist_train.sh`` over every visible GPU
     (NCCL), once per mixed precision (``--amp`` with bfloat16 where the GPU
     has it, and float16), with the fast multi-crop preprocessor on the GPU
     and ``torch.compile`` if ``--compile``; a run passes when it exits 0
     (the non-finite guard stops a run whose loss is not finite) and has
-    written its checkpoint;
+    written its checkpoint, and its line gives the last step's seconds and
+    loss; ``--jobs`` runs that many at a time;
   - DINO vs MTE-DINO images/s and peak memory at ViT-S/16, batch 64 per GPU
     (``tools/benchmarks/throughput.py``).
 Without CUDA the same checks run on the CPU at a tiny size: 2 gloo
-processes, float32, 1-block ViTs, batch 2, and the throughput benchmark at
-batch 2 with 2 local crops.
+processes, float32, 1 block per stage, batch 2, and the throughput benchmark
+at batch 2 with 2 local crops. ``tools/device_check.sh`` runs this on a GPU
+machine that has torch only.
 """
 import argparse
 import os
@@ -34,22 +40,11 @@ import sys
 import tempfile
 import time
 import traceback
-from glob import glob
+from concurrent.futures import ThreadPoolExecutor
 
 from mmengine.config import DictAction
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-BASELINES = ('dino_', 'ibot_', 'mocov3_', 'byol_', 'simsiam_', 'barlowtwins_')
-
-
-def pretraining_configs():
-    """Every MTE pretraining config at the top of configs/ and its
-    baseline."""
-    names = sorted(osp.basename(p) for p in glob(osp.join(REPO, 'configs',
-                                                         '*.py')))
-    chosen = [n for n in names
-              if n.startswith('mte_') or n.startswith(BASELINES)]
-    return [osp.join('configs', n) for n in chosen]
 
 
 class Checks:
@@ -72,23 +67,55 @@ class Checks:
                 traceback.print_exc()
             return None
         self.passed += 1
+        if isinstance(detail, Timed):
+            detail, seconds = detail
+        else:
+            seconds = time.time() - start
         extra = f' {detail}' if detail else ''
-        print(f'[ ok ] {name}{extra} ({time.time() - start:.1f} s)',
-              flush=True)
+        print(f'[ ok ] {name}{extra} ({seconds:.1f} s)', flush=True)
         return detail
 
 
+class Timed(tuple):
+    """A check's detail with the seconds it ran (a check that ran in a
+    worker thread, reported later)."""
+
+    def __new__(cls, detail, seconds):
+        return super().__new__(cls, (detail, seconds))
+
+
+def timed(fn):
+    """``fn`` whose result is :class:`Timed` by its own run time."""
+    def run(*args):
+        start = time.time()
+        return Timed(fn(*args), time.time() - start)
+    return run
+
+
 # -- the checks -----------------------------------------------------------
-def check_stack(device, gpus):
-    import mmcv
+def mmcv_ops_detail(device):
+    """mmcv's compiled ops on ``device``, or why there are none (mmcv-lite:
+    enough for pretraining; transfer to mmdet / mmseg needs full mmcv)."""
     import torch
-    from mmcv.ops import nms
+    try:
+        from mmcv.ops import nms
+    except ImportError as exc:
+        if '_ext' not in str(exc):
+            raise
+        return 'no compiled ops (mmcv-lite: pretraining only)'
     boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.],
                           [20., 20., 30., 30.]], device=device)
     keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7], device=device), 0.5)[1]
     if keep.tolist() != [0, 2]:
         raise RuntimeError(f'mmcv.ops.nms on {device} kept {keep.tolist()}, '
                            'expected [0, 2]')
+    return f'ops on {device}'
+
+
+def check_stack(device, gpus):
+    import mmcv
+    import torch
+    ops = mmcv_ops_detail(device)
     backend = 'gloo'
     if device == 'cuda':
         if not torch.distributed.is_nccl_available():
@@ -98,8 +125,8 @@ def check_stack(device, gpus):
         where = f'{gpus} x {", ".join(names)}, CUDA {torch.version.cuda}'
     else:
         where = 'CPU'
-    return (f'torch {torch.__version__}, mmcv {mmcv.__version__} (ops on '
-            f'{device}), {where}, {backend}')
+    return (f'torch {torch.__version__}, mmcv {mmcv.__version__} ({ops}), '
+            f'{where}, {backend}')
 
 
 def check_aux_attention(device):
@@ -128,42 +155,6 @@ def check_aux_attention(device):
     return 'max diff ' + ', '.join(worst)
 
 
-def write_images(folder, count=16, size=64):
-    import numpy as np
-    from PIL import Image
-    rng = np.random.RandomState(0)
-    train = osp.join(folder, 'train', 'class0')
-    os.makedirs(train, exist_ok=True)
-    for i in range(count):
-        pixels = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(osp.join(train, f'{i}.jpg'))
-    return folder
-
-
-def reduced_depth(cfg, tiny):
-    """Fewer blocks (and, ``tiny``, narrower ViTs) in the config's
-    backbone; widths otherwise as configured."""
-    from mmpretrain.registry import MODELS
-    backbone = cfg.model.backbone
-    inner = backbone.get('backbone')
-    target = inner if inner is not None else backbone
-    kind = target.type.split('.')[-1]
-    cls = MODELS.get(target.type) or MODELS.get(kind)
-    arch = target.get('arch', None)
-    if kind in ('MTEVisionTransformer', 'MTEMoCoV3ViT', 'VisionTransformer',
-                'MoCoV3ViT'):
-        arch = dict(cls.arch_zoo[arch.lower()]) if isinstance(arch, str) \
-            else dict(arch)
-        arch['num_layers'] = 1 if tiny else 2
-        target.arch = arch
-    elif kind in ('ConvNeXt', 'SwinTransformer'):
-        arch = dict(cls.arch_zoo[arch.lower()]) if isinstance(arch, str) \
-            else dict(arch)
-        arch['depths'] = [1] * len(arch['depths'])
-        target.arch = arch
-    return cfg
-
-
 def first_error(output):
     """The first exception line of a failed run's output (a rank's, not
     the launcher's summary), else its last line."""
@@ -177,20 +168,18 @@ def first_error(output):
 
 
 def check_training(config, device, gpus, steps, amp_dtype, compile_, work,
-                   data_root, cfg_options):
+                   num_blocks, batch_size, cfg_options):
+    from mte_mm.utils.quick_check import (quick_check_config,
+                                          write_check_images)
     from mmengine.config import Config
     cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.merge_from_dict(cfg_options)
-    reduced_depth(cfg, tiny=device == 'cpu')
-    cfg.train_dataloader.dataset.data_root = data_root
-    cfg.train_dataloader.batch_size = 2
-    cfg.train_dataloader.num_workers = 0
-    cfg.train_dataloader.persistent_workers = False
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=steps)
-    cfg.param_scheduler = []
-    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=steps,
-                                        by_epoch=False)
+    # generated images the config's own dataset accepts (ImageNet's 1000
+    # class folders included)
+    data_root = write_check_images(osp.join(work, 'data'),
+                                   cfg.train_dataloader.dataset)
+    cfg = quick_check_config(cfg, data_root, num_blocks=num_blocks,
+                             steps=steps, batch_size=batch_size,
+                             cfg_options=cfg_options)
     name = osp.splitext(osp.basename(config))[0] + f'_{amp_dtype or "fp32"}'
     run_dir = osp.join(work, name)
     os.makedirs(run_dir, exist_ok=True)
@@ -203,8 +192,10 @@ def check_training(config, device, gpus, steps, amp_dtype, compile_, work,
     if compile_:
         command += ['--compile']
     # dist_train.sh runs $PYTHON: this interpreter, activated or not
+    from mte_mm.utils import free_port
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=os.pathsep.join(
-        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]))
+        [REPO] + [p for p in [os.environ.get('PYTHONPATH')] if p]),
+        PORT=str(free_port()))  # runs side by side (--jobs) need their own
     if device == 'cpu':
         env.setdefault('OMP_NUM_THREADS', '1')
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True,
@@ -218,6 +209,18 @@ def check_training(config, device, gpus, steps, amp_dtype, compile_, work,
     checkpoint = osp.join(run_dir, f'iter_{steps}.pth')
     if not osp.isfile(checkpoint):
         raise RuntimeError(f'no checkpoint {checkpoint} after {steps} steps')
+    return step_report(checkpoint)
+
+
+def step_report(checkpoint):
+    """Seconds per step (the last one, the first pays for warm-up and
+    compilation) and the final loss, from the run's checkpoint."""
+    import torch
+    scalars = torch.load(checkpoint, map_location='cpu', weights_only=False)[
+        'message_hub']['log_scalars']
+    step = scalars['train/time'].data[0][-1]
+    loss = scalars['train/loss'].data[0][-1]
+    return f'{step:.3f} s/step, loss {loss:.3f}'
 
 
 def check_throughput(device, compile_):
@@ -250,6 +253,14 @@ def main(argv=None):
                         help='processes per training (default: every visible'
                         ' GPU; 2 on CPU)')
     parser.add_argument('--steps', type=int, default=2)
+    parser.add_argument('--blocks', type=int,
+                        help='blocks per backbone stage (default: 2 on a GPU,'
+                        ' 1 on CPU; 0: as configured, full size)')
+    parser.add_argument('--batch', type=int, default=2,
+                        help='images per process and step (default: 2)')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='trainings run at a time (default: 1; on one '
+                        'large GPU a few small ones fit side by side)')
     parser.add_argument('--compile', action='store_true',
                         help='torch.compile the backbones (tools/train.py '
                         '--compile)')
@@ -264,7 +275,9 @@ def main(argv=None):
 
     import mte_mm  # noqa: F401  (compat shims + registries)
     import torch
-    configs = args.configs or pretraining_configs()
+
+    from mte_mm.utils.quick_check import pretraining_configs
+    configs = args.configs or pretraining_configs(REPO)
     for config in configs:
         if not osp.isfile(osp.join(REPO, config)):
             parser.error(f'--configs: no config {config}')
@@ -284,16 +297,26 @@ def main(argv=None):
     checks.run('stack', check_stack, device, gpus)
     checks.run(f'aux attention: mask-free = dense mask on {device}',
                check_aux_attention, device)
-    data_root = write_images(osp.join(work, 'data'))
+    blocks = args.blocks if args.blocks is not None else \
+        (1 if device == 'cpu' else 2)
+    size = 'full depth' if blocks == 0 else f'{blocks} block(s)'
+    runs = []
     for config in configs:
         for dtype in amp:
             label = {None: 'float32', 'bfloat16': 'bf16',
                      'float16': 'fp16'}[dtype]
-            checks.run(
-                f'train {config} {label} x{gpus}'
-                + (' compiled' if args.compile else ''), check_training,
-                config, device, gpus, args.steps, dtype, args.compile, work,
-                data_root, args.cfg_options)
+            name = (f'train {config} {label} x{gpus}, {size}, batch '
+                    f'{args.batch}' + (' compiled' if args.compile else ''))
+            runs.append((name, (config, device, gpus, args.steps, dtype,
+                                args.compile, work, blocks or None,
+                                args.batch, args.cfg_options)))
+    # in worker threads (each training is its own process); reported in
+    # order, each with its own run time
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        futures = [pool.submit(timed(check_training), *run_args)
+                   for _, run_args in runs]
+        for (name, _), future in zip(runs, futures):
+            checks.run(name, future.result)
     if not args.no_throughput:
         checks.run('throughput DINO vs MTE-DINO, ViT-S/16'
                    + (' (batch 64 per GPU)' if device == 'cuda' else

@@ -25,6 +25,15 @@ class MTEMoCoV3ViT(MTEVisionTransformer, MoCoV3ViT):
             heads; ``patch_size`` is required).
     """
 
+    # MoCoV3ViT adds its ViT-S to the shared VisionTransformer.arch_zoo only
+    # when one is built; a table of its own names it up front (asked by
+    # reduced_depth) and keeps VisionTransformer's table as mmpretrain ships it
+    arch_zoo = {
+        **MoCoV3ViT.arch_zoo,
+        **dict.fromkeys(['mocov3-s', 'mocov3-small'], {
+            'embed_dims': 384, 'num_layers': 12, 'num_heads': 12,
+            'feedforward_channels': 1536})}
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not (isinstance(self.init_cfg, dict)
