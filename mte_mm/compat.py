@@ -86,6 +86,48 @@ def check_mmcv_version(version: str = None) -> str:
     return version
 
 
+#: the lowest versions the suite passes on (docs/installation.md): torch 2.1
+#: with the mmcv 2.1 CUDA wheels OpenMMLab ships for it, or mmcv-lite
+MINIMUM_VERSIONS = {'torch': '2.1.0', 'mmengine': '0.10.0',
+                    'mmpretrain': '1.2.0'}
+
+
+def check_minimum_versions(found: dict = None) -> None:
+    """Raise an ``ImportError`` of one line for a package older than
+    :data:`MINIMUM_VERSIONS`, naming the version found and the one needed.
+
+    Args:
+        found (dict, optional): package -> version. Defaults to the
+            installed versions.
+    """
+    if found is None:
+        import mmengine
+        import mmpretrain
+        found = dict(torch=torch.__version__, mmengine=mmengine.__version__,
+                     mmpretrain=mmpretrain.__version__)
+    for package, needed in MINIMUM_VERSIONS.items():
+        version = found[package]
+        if _version_tuple(version.split('+')[0]) < _version_tuple(needed):
+            raise ImportError(f'mte_mm needs {package}>={needed}, but '
+                              f'{package}=={version} is installed')
+
+
+def register_load_state_dict_pre_hook(module: torch.nn.Module, hook):
+    """``module.register_load_state_dict_pre_hook(hook)``, public from torch
+    2.5; torch 2.1 - 2.4 have the same hook (``hook(module, state_dict,
+    prefix, local_metadata, strict, missing_keys, unexpected_keys,
+    error_msgs)``) as ``_register_load_state_dict_pre_hook(...,
+    with_module=True)``.
+
+    Returns:
+        The hook's removable handle.
+    """
+    public = getattr(module, 'register_load_state_dict_pre_hook', None)
+    if public is not None:
+        return public(hook)
+    return module._register_load_state_dict_pre_hook(hook, with_module=True)
+
+
 def load_from_local(filename: str, map_location=None):
     """mmengine's local checkpoint loader with ``weights_only=False``.
 
@@ -320,6 +362,7 @@ def apply_all() -> dict:
     Returns:
         dict: name -> whether that shim is in force.
     """
+    check_minimum_versions()
     check_mmcv_version()
     off = disabled_shims()
     active = {}

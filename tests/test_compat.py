@@ -239,3 +239,33 @@ def test_disable_switch_names_an_unknown_shim():
     with pytest.raises(ValueError, match=r"MTE_MM_DISABLE_SHIMS='torch_lod'"
                        r".*unknown shim\(s\) \['torch_lod'\]"):
         compat.disabled_shims('torch_lod')
+
+
+@pytest.mark.parametrize('package,version', [
+    ('torch', '2.0.1+cu118'), ('mmengine', '0.9.1'), ('mmpretrain', '1.1.1')])
+def test_versions_below_the_tested_minimum_are_one_line(package, version):
+    from mte_mm.compat import MINIMUM_VERSIONS, check_minimum_versions
+    found = dict(torch='2.1.2', mmengine='0.10.7', mmpretrain='1.2.0')
+    check_minimum_versions(found)  # the classic stack passes
+    found[package] = version
+    with pytest.raises(ImportError) as info:
+        check_minimum_versions(found)
+    assert str(info.value) == (
+        f'mte_mm needs {package}>={MINIMUM_VERSIONS[package]}, but '
+        f'{package}=={version} is installed')
+
+
+def test_load_state_dict_pre_hook_on_every_torch():
+    """torch < 2.5 has the hook only as a private method: the helper runs
+    the same hook either way (and the public path where it exists)."""
+    from mte_mm.compat import register_load_state_dict_pre_hook
+    seen = []
+    module = torch.nn.Linear(2, 2)
+    handle = register_load_state_dict_pre_hook(
+        module, lambda mod, state, prefix, *rest: seen.append(
+            (mod, sorted(state))))
+    module.load_state_dict(module.state_dict())
+    assert seen == [(module, ['bias', 'weight'])]
+    handle.remove()
+    module.load_state_dict(module.state_dict())
+    assert len(seen) == 1

@@ -1,7 +1,7 @@
 """Mixed precision where mmengine's ``AmpOptimWrapper`` does not go: it
 asserts a GPU (or NPU / MLU / MUSA), and its gradient scaler is for float16.
 bfloat16 has float32's range, so it needs no loss scaling: autocast alone."""
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 from mmengine.optim import OptimWrapper
@@ -9,6 +9,20 @@ from mmengine.optim import OptimWrapper
 from ...registry import OPTIM_WRAPPERS
 
 DTYPES = ('bfloat16', 'float16')
+
+
+def _cpu_flash_bf16_backward_broken() -> bool:
+    # torch 2.1's CPU flash attention corrupts the heap in its bfloat16
+    # backward (measured on 2.1.2: "double free or corruption" from
+    # scaled_dot_product_attention at ViT-S sizes; 2.14.1 is fine; versions
+    # in between untested, so only 2.1 is treated)
+    return torch.__version__.startswith('2.1.')
+
+
+def _no_cpu_flash_attention():
+    """torch 2.1: the math / memory-efficient kernels instead of flash (the
+    forward picks the kernel whose backward then runs)."""
+    return torch.backends.cuda.sdp_kernel(enable_flash=False)
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -38,6 +52,8 @@ class AutocastOptimWrapper(OptimWrapper):
         if device == 'cpu' and self.cast_dtype == torch.float16:
             raise ValueError('AutocastOptimWrapper: float16 autocast needs '
                              'CUDA; use dtype=bfloat16 on CPU')
+        avoid_flash = device == 'cpu' and _cpu_flash_bf16_backward_broken()
         with super().optim_context(model), torch.autocast(
-                device_type=device, dtype=self.cast_dtype):
+                device_type=device, dtype=self.cast_dtype), \
+                (_no_cpu_flash_attention() if avoid_flash else nullcontext()):
             yield

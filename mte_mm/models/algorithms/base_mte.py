@@ -12,6 +12,7 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
+from ...compat import register_load_state_dict_pre_hook
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 from ..utils.teachers import build_teacher
 from ..utils.view_groups import ViewGroups
@@ -120,7 +121,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             teacher or dict(type='EMATeacher', momentum=base_momentum),
             self._student)
         # checkpoints of MTEDINO from before these modules still load
-        self.register_load_state_dict_pre_hook(_upgrade_legacy_hook)
+        register_load_state_dict_pre_hook(self, _upgrade_legacy_hook)
         if compile_backbone:
             # after the teacher's copy: each backbone compiles its own
             # bound method (a copy made later would call the original's)

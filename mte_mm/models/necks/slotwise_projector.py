@@ -10,6 +10,7 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ...compat import register_load_state_dict_pre_hook
 from ...registry import MODELS
 from ..layers.slot_batch_norm import convert_to_slot_batch_norm
 
@@ -78,7 +79,7 @@ class SlotwiseProjector(BaseModule):
         self.input_type = input_type or infer_input_type(self.module)
         # a plain list, not registered twice: the layers live in self.module
         self._norms = convert_to_slot_batch_norm(self.module)
-        self.register_load_state_dict_pre_hook(_unwrapped_keys)
+        register_load_state_dict_pre_hook(self, _unwrapped_keys)
 
     def forward(self, slots: Tensor) -> Tensor:
         """``(..., B, S, C)`` -> ``(..., B, S, D)``."""
