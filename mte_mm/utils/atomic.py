@@ -32,6 +32,36 @@ def atomic_path(path: PathLike) -> Iterator[str]:
             os.remove(tmp)
 
 
+@contextmanager
+def atomic_folder(path: PathLike, keep_existing: bool = False
+                  ) -> Iterator[str]:
+    """A temporary folder beside ``path`` to fill; when the block ends
+    without an error it is renamed to ``path``, otherwise removed, so
+    ``path`` is complete or absent.
+
+    Args:
+        path: The folder to write; must not exist yet.
+        keep_existing (bool): If ``path`` appeared meanwhile (another
+            writer of the same content finished first), keep it and drop
+            this one instead of raising.
+    """
+    import shutil
+    import uuid
+    path = os.fspath(path)
+    tmp = f'{osp.abspath(path)}.tmp.{uuid.uuid4().hex}'
+    os.makedirs(tmp)
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if not (keep_existing and osp.isdir(path)):
+                raise
+    finally:
+        if osp.exists(tmp):
+            shutil.rmtree(tmp)
+
+
 def atomic_write(path: PathLike, data: Union[bytes, str],
                  encoding: str = 'utf-8') -> None:
     """Write ``data`` (text or bytes) to ``path`` atomically."""

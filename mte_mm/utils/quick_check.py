@@ -11,14 +11,13 @@ where the dataset has a fixed class list, as mmpretrain's ``ImageNet``).
 """
 import os
 import os.path as osp
-import shutil
-import uuid
 from glob import glob
 from typing import List, Optional, Union
 
 from mmengine.config import Config
 
 from ..models.backbones.reduced_depth import reduced_depth
+from .atomic import atomic_folder
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -73,19 +72,14 @@ def write_check_images(folder: str, dataset: dict, count: int = 16,
                          f'{prefix.strip("/").replace("/", "_") or "root"}')
     if osp.isdir(data_root):
         return data_root
-    staging = f'{data_root}.tmp{uuid.uuid4().hex}'
     rng = np.random.RandomState(seed)
-    for i in range(max(count, len(folders))):
-        images = osp.join(staging, prefix, folders[i % len(folders)])
-        os.makedirs(images, exist_ok=True)
-        pixels = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(osp.join(images, f'{i}.jpg'))
-    try:
-        os.replace(staging, data_root)  # whole or absent
-    except OSError:
-        if not osp.isdir(data_root):
-            raise
-        shutil.rmtree(staging)  # written meanwhile by another check
+    # whole or absent; checks side by side (check_gpu --jobs) may both write
+    with atomic_folder(data_root, keep_existing=True) as staging:
+        for i in range(max(count, len(folders))):
+            images = osp.join(staging, prefix, folders[i % len(folders)])
+            os.makedirs(images, exist_ok=True)
+            pixels = rng.randint(0, 256, (size, size, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(osp.join(images, f'{i}.jpg'))
     return data_root
 
 

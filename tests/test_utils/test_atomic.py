@@ -1,11 +1,12 @@
 """mte_mm.utils.atomic: the one all-or-nothing write helper."""
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from mte_mm.utils.atomic import (atomic_json, atomic_path, atomic_torch_save,
-                                 atomic_write)
+from mte_mm.utils.atomic import (atomic_folder, atomic_json, atomic_path,
+                                 atomic_torch_save, atomic_write)
 
 from ..conftest import REPO
 
@@ -42,3 +43,24 @@ def test_every_replace_goes_through_the_helper():
                  if 'os.replace(' in p.read_text()
                  and p.name != 'atomic.py']
     assert offenders == []
+
+
+def test_atomic_folder_is_complete_or_absent(tmp_path):
+    target = tmp_path / 'out'
+    with pytest.raises(RuntimeError):
+        with atomic_folder(target) as tmp:
+            (Path(tmp) / 'a.txt').write_text('half')
+            raise RuntimeError('killed')
+    assert list(tmp_path.iterdir()) == []  # nothing, not even the temp
+    with atomic_folder(target) as tmp:
+        (Path(tmp) / 'a.txt').write_text('whole')
+    assert (target / 'a.txt').read_text() == 'whole'
+    assert list(tmp_path.iterdir()) == [target]
+    # a second writer: refused, or dropped in favour of the first one's
+    with pytest.raises(OSError):
+        with atomic_folder(target) as tmp:
+            (Path(tmp) / 'a.txt').write_text('second')
+    with atomic_folder(target, keep_existing=True) as tmp:
+        (Path(tmp) / 'a.txt').write_text('second')
+    assert (target / 'a.txt').read_text() == 'whole'
+    assert list(tmp_path.iterdir()) == [target]
