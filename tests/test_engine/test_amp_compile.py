@@ -20,9 +20,11 @@ from ..test_models.test_algorithms.test_mte_dino import build
 STEPS = 4
 LR = 1e-3
 # bfloat16 keeps 8 bits of mantissa: the losses (5 to 7 here) agree to a few
-# hundredths over these steps (measured: at most 0.035 apart); the tolerance
-# is 0.1, under 2 % of the loss
-ABS_TOL = 0.1
+# hundredths over these steps (measured: at most 0.035 apart on torch 2.14);
+# the tolerance is 0.1, under 2 % of the loss. torch 2.1's CPU bf16 kernels
+# (and the math attention it runs there, see AutocastOptimWrapper) round
+# further: 0.141 apart on torch 2.1.2, so 0.2 (4 %) there
+ABS_TOL = 0.2 if torch.__version__.startswith('2.1.') else 0.1
 
 
 def batches(batch=4):
@@ -161,3 +163,63 @@ def test_compiled_backbones_equal_eager():
     # each backbone compiled its own method: the teacher is not the student
     assert compiled.teacher.module['backbone'].forward_tokens is not \
         compiled.backbone.forward_tokens
+
+
+#: one shipped config per backbone family (``--compile``'s path: the
+#: config's ``model.compile_backbone``), at check size
+COMPILE_FAMILIES = {
+    'vit': 'configs/mte_dino_vits.py',
+    'convnext': 'configs/mte_dino_convnext_tiny.py',
+    'swin': 'configs/mte_dino_swin_tiny.py',
+    'resnet': 'configs/mte_byol_resnet50.py',
+}
+
+
+#: where torch.compile itself fails (docs/speed.md says so too)
+COMPILE_FAILS = {
+    ('2.1.', 'swin'): 'torch 2.1 dynamo stops with InternalTorchDynamoError '
+    '(map) in the shifted-window attention',
+}
+
+
+@pytest.mark.parametrize('family', sorted(COMPILE_FAMILIES))
+def test_compiled_backbone_trains_two_steps(family, tmp_path):
+    """Each backbone family compiles (torch.compile's default inductor
+    backend on CPU) and trains 2 steps through the Runner with finite
+    losses; the compiled graphs are counted by dynamo, and the student's
+    and the teacher's backbones run compiled."""
+    import uuid
+
+    import torch._dynamo
+    for (version, failing), why in COMPILE_FAILS.items():
+        if family == failing and torch.__version__.startswith(version):
+            pytest.skip(why)
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mte_mm.utils.quick_check import (quick_check_config,
+                                          write_check_images)
+    cfg = Config.fromfile(str(REPO / COMPILE_FAMILIES[family]))
+    data_root = write_check_images(str(tmp_path / 'data'),
+                                   cfg.train_dataloader.dataset)
+    cfg = quick_check_config(cfg, data_root, num_blocks=1, steps=2)
+    cfg.model.compile_backbone = True  # tools/train.py --compile
+    cfg.work_dir = str(tmp_path / 'work')
+    cfg.launcher = 'none'
+    cfg.experiment_name = f'compile_{family}_{uuid.uuid4().hex}'
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    runner = Runner.from_cfg(cfg)
+    model = runner.model
+    compiled = [model.backbone.forward_tokens]
+    if model.teacher.is_copy:
+        compiled.append(model.teacher.module['backbone'].forward_tokens)
+    # torch.compile's wrapper keeps the eager method it compiles
+    assert all(hasattr(fn, '_torchdynamo_orig_callable') for fn in compiled)
+    runner.train()
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] >= 1
+    scalars = runner.message_hub.log_scalars
+    assert runner.iter == 2
+    loss = scalars['train/loss']
+    assert len(loss.data[0]) == 2 and all(math.isfinite(v)
+                                          for v in loss.data[0])

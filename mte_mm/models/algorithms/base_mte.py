@@ -78,7 +78,8 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             slots share one unit; an open choice under study, see the
             README's evidence section). The same for N = K = 0.
         compile_backbone (bool | dict): ``torch.compile`` the student's and
-            the teacher's ``backbone.forward_tokens`` (a dict: the options
+            the teacher's ``backbone.forward_tokens`` (True: with
+            ``dynamic=False``, a graph per crop size; a dict: the options
             of ``torch.compile``). The modules and their state dicts are
             unchanged, so checkpoints are the same with and without it.
     """
@@ -125,8 +126,12 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         if compile_backbone:
             # after the teacher's copy: each backbone compiles its own
             # bound method (a copy made later would call the original's)
-            options = {} if compile_backbone is True else dict(
-                compile_backbone)
+            # True: static shapes, one graph per crop size (multi-crop has
+            # two). torch's automatic dynamic shapes, which a second crop
+            # size switches on, fail in inductor for ConvNeXt (torch 2.14:
+            # "cannot determine truth value of Relational")
+            options = dict(dynamic=False) if compile_backbone is True else \
+                dict(compile_backbone)
             backbones = [self.backbone] + ([self.teacher.module['backbone']]
                                            if self.teacher.is_copy else [])
             for backbone in backbones:
