@@ -9,13 +9,14 @@ setup(
     packages=find_packages(include=['mte_mm', 'mte_mm.*']),
     python_requires='>=3.8',
     license='Apache-2.0',
-    # Honest lower bounds for users who bring their own (CUDA) stack; the
-    # known-good pins for CPU CI live in requirements/.
+    # The lowest versions CI tests (requirements/classic.txt: torch 2.1 with
+    # mmcv-lite); the pinned stack of CPU CI lives in requirements/. mmcv is
+    # not listed: mmcv-lite (pretraining) and mmcv (transfer) both provide
+    # it, and import mte_mm checks its version.
     install_requires=[
-        'torch>=2.0',
+        'torch>=2.1',
         'mmengine>=0.10.0',
-        'mmcv>=2.0.0rc4,<2.2.0',
-        'mmpretrain>=1.0.0',
+        'mmpretrain>=1.2.0',
     ],
     extras_require={
         'det': ['mmdet>=3.0.0'],

@@ -190,3 +190,9 @@ def export_tiny_mte(out_dir, num_layers=2, embed_dims=32):
     torch.save({'state_dict': model.state_dict()}, out_dir / 'mte.pth')
     return export_backbone.export(cfg, str(out_dir / 'mte.pth'),
                                   str(out_dir))['mmpretrain']
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'transfer: needs mmdet / mmseg and compiled mmcv ops (the '
+        'pinned stack); the classic pretraining-only leg deselects it')

@@ -6,6 +6,8 @@ and a 2-iteration ADE20K transfer."""
 import json
 import re
 
+import pytest
+
 from .conftest import REPO, free_port, run_tool, tiny_mte_options
 from .test_transfer.test_segmentation import ade_root  # noqa: F401
 from .test_transfer.test_segmentation import tiny_options
@@ -24,6 +26,7 @@ def quick_start_commands():
     return [c for c in commands if c and not c.startswith(('#', 'source '))]
 
 
+@pytest.mark.transfer  # step 4 is an mmseg UperNet
 def test_readme_quick_start_runs_in_order(labelled_folder, ade_root,  # noqa
                                           tmp_path):
     commands = quick_start_commands()

@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from .conftest import REPO
@@ -177,6 +178,7 @@ def test_no_name_we_register_collides_with_mmpretrain_or_projects_dino():
     assert 'DINOHead' not in MODELS.module_dict
 
 
+@pytest.mark.transfer  # the mmdet and mmseg scopes
 def test_every_registered_class_builds_from_every_default_scope():
     import importlib
 

@@ -11,6 +11,9 @@
 #   PYTHON     interpreter used to create the venv   (default: python3.11, else python3)
 #   MTE_NEED_GB free disk space required before a fresh install (default: 8)
 #   MTE_TEST_WORKERS  pytest-xdist processes for `test` (default: the cores, at most 4; 0 = in-process)
+#   MTE_STACK  pinned (default) or classic: the pretraining-only stack of requirements/classic.txt (torch 2.1,
+#              mmcv-lite, no mmdet / mmseg) in .venv-classic/; `test` then runs the tests not marked
+#              `transfer` (.ci/run runs both stacks)
 #
 # mmcv 2.1.0 ships no wheel for torch 2.14, so it is compiled from its sdist with ops (~12 min on 2 cores).
 # The wheel is cached under a key of mmcv + torch + Python versions: pip's own wheel cache is keyed by the
@@ -25,8 +28,14 @@ case "${MTE_TEST_WORKERS-0}" in  # checked before anything installs
                exit 2 ;;
 esac
 
+case "${MTE_STACK:-pinned}" in
+  pinned|classic) ;;
+  *) echo "[setup_env] error: MTE_STACK must be pinned or classic (got '$MTE_STACK')" >&2; exit 2 ;;
+esac
+STACK="${MTE_STACK:-pinned}"
+
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${MTE_VENV:-$ROOT/.venv}"
+if [ "$STACK" = classic ]; then VENV="${MTE_VENV:-$ROOT/.venv-classic}"; else VENV="${MTE_VENV:-$ROOT/.venv}"; fi
 CACHE="${MTE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mte_mm}"
 MMCV_VERSION=2.1.0
 log() { printf '[setup_env] %s\n' "$*" >&2; }
@@ -56,7 +65,13 @@ pipi() { "$PY" -m pip install --quiet "$@" 2> >(grep -v '^WARNING: Location' >&2
 # A stamp of everything that decides what is installed: when it matches, the warm path skips pip.
 stamp_src="$(cat "$ROOT"/requirements/*.txt "$ROOT/setup.py" "$0" | sha256sum | cut -c1-16)"
 stamp_file="$VENV/.mte_mm_stamp"
-if [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
+if [ "$STACK" = classic ] && [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
+  # nothing to compile: mmcv-lite is pure Python
+  log "installing the classic pretraining stack (requirements/classic.txt)"
+  pipi setuptools wheel -r "$ROOT/requirements/classic.txt" -r "$ROOT/requirements/tests.txt"
+  pipi --no-deps --no-build-isolation -e "$ROOT"
+  echo "$stamp_src" > "$stamp_file"
+elif [ "$(cat "$stamp_file" 2>/dev/null)" != "$stamp_src" ]; then
   log "installing build tools and torch"
   pipi -r "$ROOT/requirements/build.txt" -r "$ROOT/requirements/torch.txt"
 
@@ -88,7 +103,8 @@ else
 fi
 
 log "checking the stack"
-"$PY" "$ROOT/tools/misc/check_env.py"
+if [ "$STACK" = classic ]; then "$PY" "$ROOT/tools/misc/check_env.py" --pretraining
+else "$PY" "$ROOT/tools/misc/check_env.py"; fi
 
 cd "$ROOT"
 case "$mode" in
@@ -98,5 +114,6 @@ case "$mode" in
     # files over worker processes (a file's tests stay together, so its module fixtures are built once).
     workers="${MTE_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
     if [ "$workers" -gt 0 ]; then set -- -n "$workers" --dist loadfile "$@"; fi
+    if [ "$STACK" = classic ]; then set -- -m 'not transfer' "$@"; fi
     exec "$PY" -m pytest tests "$@" ;;
 esac

@@ -44,6 +44,7 @@ model = dict(backbone=dict({ARCH}), {heads})
     return path
 
 
+@pytest.mark.transfer  # ends with the mmdet / mmseg recipes
 @pytest.mark.parametrize('config', ['configs/mte_dino_convnext_tiny.py',
                                     'configs/dino_convnext_tiny.py'])
 def test_convnext_train_resume_export_knn_maps(

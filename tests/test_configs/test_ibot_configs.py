@@ -42,8 +42,10 @@ MASKS_32PX = ['--cfg-options', 'train_dataloader.dataset.pipeline.2.'
               'patch_size=32']
 
 
-@pytest.mark.parametrize('config', ['configs/mte_ibot_vits.py',
-                                    'configs/ibot_vits.py'])
+@pytest.mark.parametrize('config', [
+    # its export goes on into mmseg's UperNet
+    pytest.param('configs/mte_ibot_vits.py', marks=pytest.mark.transfer),
+    'configs/ibot_vits.py'])
 def test_ibot_train_resume_export_knn(config, image_folder, labelled_folder,
                                       ade_root, tmp_path):  # noqa: F811
     is_mte = 'mte_' in config

@@ -115,6 +115,7 @@ randomness = dict(seed=0, deterministic=False)
 STAGES = [8, 16, 32, 64]
 
 
+@pytest.mark.transfer  # its fixtures are COCO / ADE20K sets (mmdet, mmseg)
 @pytest.mark.parametrize('method', sorted(RECIPES))
 def test_mte_config_trains_resumes_exports_and_evaluates(
         method, image_folder, labelled_folder, tmp_path, coco_root,  # noqa

@@ -11,6 +11,8 @@ from PIL import Image
 from ..conftest import (export_tiny_mte, free_port, run_tool,
                         stock_tool)
 
+pytestmark = pytest.mark.transfer  # mmdet / mmseg
+
 DIMS = 32
 ARCH = {'model.backbone.arch.embed_dims': DIMS,
         'model.backbone.arch.num_layers': 2,

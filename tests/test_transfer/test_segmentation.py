@@ -10,6 +10,8 @@ from PIL import Image
 from ..conftest import (REPO, export_tiny_mte, free_port, run_tool,
                         stock_tool)
 
+pytestmark = pytest.mark.transfer  # mmdet / mmseg
+
 CONFIG = 'configs/seg/upernet_mte_vitb_ade20k_512x512_160k.py'
 DIMS, LAYERS = 32, 4
 ARCH = {'model.backbone.arch.embed_dims': DIMS,

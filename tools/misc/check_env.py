@@ -1,10 +1,38 @@
 """Check that the installed OpenMMLab stack works: compiled mmcv ops run and
 mmpretrain / mmdet / mmseg / mte_mm import. Exits non-zero with the failing
-component named."""
+component named.
+
+    python tools/misc/check_env.py [--pretraining]
+
+``--pretraining``: the pretraining-only stack (mmcv-lite, no mmdet / mmseg):
+mmengine, mmpretrain and mte_mm import and build a model."""
 import sys
 
 
+def check_pretraining() -> None:
+    import mmcv
+    import mmengine
+    import mmpretrain
+    import torch
+
+    import mte_mm
+    from mmpretrain.registry import MODELS
+    backbone = MODELS.build(dict(type='MTEVisionTransformer', arch=dict(
+        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64),
+        img_size=32, patch_size=16, num_aux_tokens=2))
+    tokens = backbone.forward_tokens(torch.zeros(1, 3, 32, 32))
+    aux = tokens['x_norm_auxtokens']
+    assert aux.shape == (1, 2, 32), aux.shape
+    print(f'ok (pretraining): torch {torch.__version__}, mmcv '
+          f'{mmcv.__version__}, mmengine {mmengine.__version__}, mmpretrain '
+          f'{mmpretrain.__version__}, mte_mm {mte_mm.__version__}')
+
+
 def main() -> None:
+    if sys.argv[1:] == ['--pretraining']:
+        return check_pretraining()
+    if sys.argv[1:]:
+        raise SystemExit(f'usage: {sys.argv[0]} [--pretraining]')
     import torch
     import mmcv
     from mmcv.ops import RoIAlign, nms
