@@ -22,11 +22,12 @@ def test_check_gpu_passes_on_cpu(tmp_path):
     proc = _check(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert re.match(r'\[ ok \] stack torch .* \(ops on cpu\), CPU, gloo',
-                    lines[1])
+    assert re.match(r'\[ ok \] stack torch .* \((ops on cpu|no compiled ops '
+                    r'\(mmcv-lite: pretraining only\))\), CPU, gloo', lines[1])
     assert lines[2].startswith('[ ok ] aux attention: mask-free = dense mask')
     assert lines[3].startswith(
-        '[ ok ] train configs/mte_dino_vits.py float32 x2')
+        '[ ok ] train configs/mte_dino_vits.py float32 x2, 1 block(s), '
+        'batch 2 ') and ' s/step, loss ' in lines[3]
     assert lines[-1] == 'check_gpu: 3 passed, 0 failed'
     # the run trained its 2 steps of MTE-DINO, finite, and kept its log
     run = tmp_path / 'mte_dino_vits_fp32'
@@ -36,6 +37,9 @@ def test_check_gpu_passes_on_cpu(tmp_path):
     losses = scalars['train/loss_distill'].data[0]
     assert len(losses) == 2 and np.isfinite(losses).all()
     assert (run / 'output.log').is_file()
+    # the line reports the run's last step as its checkpoint logged it
+    loss = scalars['train/loss'].data[0][-1]
+    assert lines[3].split(' s/step, loss ')[1].startswith(f'{loss:.3f} (')
 
 
 def test_check_gpu_names_a_failed_check(tmp_path):
@@ -45,7 +49,7 @@ def test_check_gpu_names_a_failed_check(tmp_path):
               if line.startswith('[FAIL]')]
     assert len(failed) == 1
     assert failed[0].startswith(
-        '[FAIL] train configs/mte_dino_vits.py float32 x2: RuntimeError: exit'
-        ' code 1: ')
+        '[FAIL] train configs/mte_dino_vits.py float32 x2, 1 block(s), batch '
+        '2: RuntimeError: exit code 1: ')
     assert 'num_aux_tokens' in failed[0]
     assert proc.stdout.splitlines()[-1] == 'check_gpu: 2 passed, 1 failed'
