@@ -1,7 +1,9 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from queue import Empty
 
 import pytest
 
@@ -82,8 +84,24 @@ def run_gloo_workers(fn, *args, world_size=2, timeout=120):
              for rank in range(world_size)]
     for proc in procs:
         proc.start()
+    results = {}
+    deadline = time.monotonic() + timeout
     try:
-        results = dict(queue.get(timeout=timeout) for _ in procs)
+        while len(results) < len(procs):
+            try:
+                rank, result = queue.get(timeout=1)
+                results[rank] = result
+                continue
+            except Empty:
+                pass
+            # a rank that died without answering (a crash, not an
+            # exception) would leave the others waiting: name it at once
+            dead = [f'rank {rank} exit code {proc.exitcode}'
+                    for rank, proc in enumerate(procs)
+                    if rank not in results and proc.exitcode is not None]
+            if dead or time.monotonic() > deadline:
+                pytest.fail(f'gloo workers: {dead or "no answer"} after '
+                            f'{len(results)} of {len(procs)} answered')
     finally:
         collected.set()
     for proc in procs:
