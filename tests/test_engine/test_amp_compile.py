@@ -174,6 +174,12 @@ COMPILE_FAMILIES = {
     'swin': 'configs/mte_dino_swin_tiny.py',
     'resnet': 'configs/mte_byol_resnet50.py',
 }
+#: ConvNeXt, Swin and ResNet through dynamo and AOTAutograd only (the
+#: capture of forward and backward, where torch 2.1 fails two of them), not
+#: inductor's code generation, which ViT (the headline family) runs: on the
+#: 2-core CI machine inductor cost 86 s, 141 s and 66 s for them (torch
+#: 2.14, a clean-clone CI run, all passing; ResNet 164 s on torch 2.1)
+CAPTURE_ONLY = {'convnext', 'swin', 'resnet'}
 
 
 #: where torch.compile itself fails (docs/speed.md says so too)
@@ -187,8 +193,8 @@ COMPILE_FAILS = {
 
 @pytest.mark.parametrize('family', sorted(COMPILE_FAMILIES))
 def test_compiled_backbone_trains_two_steps(family, tmp_path):
-    """Each backbone family compiles (torch.compile's default inductor
-    backend on CPU) and trains 2 steps through the Runner with finite
+    """Each backbone family compiles (inductor on CPU, as ``--compile``;
+    see CAPTURE_ONLY) and trains 2 steps through the Runner with finite
     losses; the compiled graphs are counted by dynamo, and the student's
     and the teacher's backbones run compiled."""
     import uuid
@@ -206,7 +212,8 @@ def test_compiled_backbone_trains_two_steps(family, tmp_path):
     data_root = write_check_images(str(tmp_path / 'data'),
                                    cfg.train_dataloader.dataset)
     cfg = quick_check_config(cfg, data_root, num_blocks=1, steps=2)
-    cfg.model.compile_backbone = True  # tools/train.py --compile
+    cfg.model.compile_backbone = dict(dynamic=False, backend='aot_eager') \
+        if family in CAPTURE_ONLY else True  # True: tools/train.py --compile
     cfg.work_dir = str(tmp_path / 'work')
     cfg.launcher = 'none'
     cfg.experiment_name = f'compile_{family}_{uuid.uuid4().hex}'
