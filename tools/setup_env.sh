@@ -13,7 +13,7 @@
 #   MTE_TEST_WORKERS  pytest-xdist processes for `test` (default: the cores, at most 4; 0 = in-process)
 #   MTE_STACK  pinned (default) or classic: the pretraining-only stack of requirements/classic.txt (torch 2.1,
 #              mmcv-lite, no mmdet / mmseg) in .venv-classic/; `test` then runs the tests not marked
-#              `transfer` (.ci/run runs both stacks)
+#              `transfer`
 #
 # mmcv 2.1.0 ships no wheel for torch 2.14, so it is compiled from its sdist with ops (~12 min on 2 cores).
 # The wheel is cached under a key of mmcv + torch + Python versions: pip's own wheel cache is keyed by the
