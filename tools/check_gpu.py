@@ -35,6 +35,7 @@ import argparse
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -290,6 +291,21 @@ def main(argv=None):
     else:
         amp = [None]  # float32: bfloat16 is emulated on most CPUs
     work = args.work_dir or tempfile.mkdtemp(prefix='mte_check_')
+    failed = None  # unknown until the checks ran
+    try:
+        failed = run_checks(args, configs, device, gpus, amp, work)
+    finally:
+        # a temporary folder holds a checkpoint per training (hundreds of MB
+        # each): it goes when every check passed or the run was interrupted,
+        # and stays, with the logs a failure names, when a check failed
+        if not args.work_dir and not failed:
+            shutil.rmtree(work, ignore_errors=True)
+    if failed and not args.work_dir:
+        print(f'check_gpu: logs of the failed checks kept in {work}')
+    return 1 if failed else 0
+
+
+def run_checks(args, configs, device, gpus, amp, work):
     print(f'check_gpu: {device}, {gpus} process(es) per training, '
           f'{len(configs)} config(s), runs in {work}', flush=True)
 
@@ -323,7 +339,7 @@ def main(argv=None):
                       ' (CPU, batch 2)'), check_throughput, device,
                    args.compile)
     print(f'check_gpu: {checks.passed} passed, {checks.failed} failed')
-    return 1 if checks.failed else 0
+    return checks.failed
 
 
 if __name__ == '__main__':
