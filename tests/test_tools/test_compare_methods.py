@@ -1,8 +1,11 @@
 """tools/benchmarks/compare_methods.py on a 2-arm x 2-seed grid of 1 epoch
-(tiny ViT, generated images): outputs, agreement with tools/knn_eval.py,
+(tiny ViT, generated images): outputs, the controls and the regime line,
+agreement with tools/knn_eval.py and tools/benchmarks/untrained_knn.py,
 paired seeds, resuming a killed grid, and errors before training."""
 import json
 import os
+import re
+import statistics
 import sys
 
 import pytest
@@ -60,6 +63,60 @@ def test_grid_writes_json_markdown_plots(grid):
     table = (work_dir / 'results.md').read_text()
     assert '| mte |' in table and '| dino |' in table
     assert 'Produced by `python tools/benchmarks/compare_methods.py ' in table
+
+
+def test_controls_and_the_regime_line(grid, labelled_folder):
+    from mte_mm.evaluation import build_knn_datasets
+    from mte_mm.evaluation.controls import pixel_knn, regime_line
+    work_dir, results = grid
+    controls = results['controls']
+    # the pixel control: the grid's own images at its resize / crop
+    train, val = build_knn_datasets(data_root=str(labelled_folder),
+                                    resize=64, crop=64)
+    assert controls['pixels'] == {'3': pytest.approx(
+        pixel_knn(train, val, ks=(3, ))[3])}
+    assert set(controls['untrained']) == {'0', '1'}
+    untrained = [controls['untrained'][s]['3'] for s in ('0', '1')]
+    assert controls['summary']['untrained dino']['values'] == untrained
+    # the regime: the baseline's global token minus the better control
+    base = [results['runs']['dino'][s]['final']['global']['3']
+            for s in ('0', '1')]
+    regime = results['regime']
+    better = max(controls['pixels']['3'], statistics.mean(untrained))
+    assert regime['margin'] == pytest.approx(statistics.mean(base) - better)
+    assert regime['control'] == ('raw pixels' if better ==
+                                 controls['pixels']['3'] else 'untrained dino')
+    assert regime['learning'] == (regime['margin'] >= 8)
+    # dark vs bright noise: brightness is all that tells them apart, and the
+    # L2 normalisation of the kNN removes it from raw pixels: chance
+    assert controls['pixels']['3'] == 50.0
+    lines = (work_dir / 'results.md').read_text().splitlines()
+    assert lines[0] == regime_line(regime, 'dino', 3)
+    assert ('not a learning regime' in lines[0]) != regime['learning']
+    assert any(line.startswith('| raw pixels (control) | 50.0 +- 0.0 |')
+               for line in lines)
+    assert any(line.startswith('| untrained dino (control) | ')
+               for line in lines)
+    # kept with their settings: a resumed grid does not compute them again
+    for name in ('pixels', 'untrained_seed0', 'untrained_seed1'):
+        kept = json.loads((work_dir / 'controls' / f'{name}.json')
+                          .read_text())
+        assert kept['knn'] == (controls['pixels'] if name == 'pixels' else
+                               controls['untrained'][name[-1]])
+
+
+def test_untrained_control_is_the_untrained_knn_tool_at_the_same_seed(
+        grid, labelled_folder):
+    _, results = grid
+    proc = run_tool(['tools/benchmarks/untrained_knn.py', CONFIG,
+                     '--data-root', labelled_folder, '--seeds', '1', '1',
+                     '--ks', '3', '--resize', '64', '--crop', '64',
+                     '--cfg-options', *TINY, *DINO[1:]])
+    values = [float(v) for v in re.findall(r'^seed 1: k=3 ([\d.]+)$',
+                                           proc.stdout, re.M)]
+    # the same initial weights at the same seed, in the grid and the tool
+    assert values == [round(results['controls']['untrained']['1']['3'], 2)
+                      ] * 2
 
 
 def eval_tool(tool, run, data_root, out):

@@ -6,13 +6,22 @@ tokens (global, each auxiliary, each pooled, their ensemble) after every
 
 * ``results.json``: every number (per run: kNN and slot diagnostics per
   epoch, the final kNN, training time, whether its data matched the
-  baseline's);
-* ``results.md``: mean +- std over seeds per arm and token kind, the paired
-  difference of each arm's global token to the baseline's (same seed) with
-  a 95 % t-interval, the ensemble gain and the slot diagnostics
-  (``mte_mm.evaluation.slot_diagnostics``);
+  baseline's; the controls and the regime);
+* ``results.md``: the regime line, mean +- std over seeds per arm and token
+  kind, the controls, the paired difference of each arm's global token to
+  the baseline's (same seed) with a 95 % t-interval, the ensemble gain and
+  the slot diagnostics (``mte_mm.evaluation.slot_diagnostics``);
 * ``global_knn_vs_epoch.png`` (mean and a +-1 std band over seeds per arm),
-  ``diagnostics_vs_epoch.png`` and ``final_knn_per_token.png``.
+  ``diagnostics_vs_epoch.png`` and ``final_knn_per_token.png``, the
+  controls drawn as horizontal lines.
+
+Controls (``mte_mm.evaluation.controls``): the weighted kNN of the raw
+pixels (the same train / val images at ``--resize`` / ``--crop``, flattened)
+and of the baseline arm's untrained network at every seed (its run's initial
+weights). The regime line gives the baseline's global token minus the better
+control with its 95 % interval, and says "not a learning regime" when that
+margin is under 8 points at the headline k: a difference between arms there
+says nothing about representations.
 
     python tools/benchmarks/compare_methods.py CONFIG --data-root FOLDER \\
         --arm dino model.backbone.num_aux_tokens=0 \\
@@ -48,7 +57,6 @@ gets GPUs ``j*P .. j*P+P-1`` (``CUDA_VISIBLE_DEVICES``), so ``--jobs 2
 """
 import argparse
 import json
-import math
 import os
 import os.path as osp
 import queue
@@ -231,6 +239,58 @@ def signature(args, options, seed):
     return sig
 
 
+def control_signature(args, options=None, seed=None):
+    sig = dict(data_root=osp.abspath(args.data_root), resize=args.resize,
+               crop=args.crop, ks=args.ks)
+    if seed is not None:  # the untrained network of the baseline arm
+        sig.update(config=osp.abspath(args.config), options=options,
+                   seed=seed)
+    return sig
+
+
+def compute_controls(args, arms):
+    """The controls (raw pixels; the baseline's untrained network at every
+    seed), ``{'pixels': {k: top1}, 'untrained': {seed: {k: top1}}}`` with
+    string keys, as the runs' numbers are. Each is kept in
+    ``work_dir/controls/`` with its settings and not computed again."""
+    from mte_mm.evaluation import build_knn_datasets
+    from mte_mm.evaluation.controls import pixel_knn, untrained_knn
+    from mte_mm.utils.atomic import atomic_json
+    folder = osp.join(args.work_dir, 'controls')
+    os.makedirs(folder, exist_ok=True)
+    datasets = []
+
+    def cached(name, sig, compute):
+        path = osp.join(folder, f'{name}.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                kept = json.load(f)
+            if kept['signature'] == sig:
+                return kept['knn']
+        if not datasets:
+            datasets.extend(build_knn_datasets(
+                data_root=osp.abspath(args.data_root), resize=args.resize,
+                crop=args.crop))
+        knn = {str(k): v for k, v in compute(*datasets).items()}
+        atomic_json(path, dict(signature=sig, knn=knn), indent=1)
+        print(f'[compare_methods] control {name}: kNN '
+              f'{knn[str(args.ks[0])]:.1f}', flush=True)
+        return knn
+
+    baseline = next(iter(arms))
+    pixels = cached('pixels', control_signature(args),
+                    lambda train, val: pixel_knn(train, val, ks=args.ks))
+    untrained = {}
+    for seed in args.seeds:
+        cfg = run_config(args, arms[baseline], seed)
+        untrained[seed] = cached(
+            f'untrained_seed{seed}',
+            control_signature(args, arms[baseline], seed),
+            lambda train, val: untrained_knn(cfg, seed, train, val,
+                                             ks=args.ks))
+    return dict(pixels=pixels, untrained=untrained)
+
+
 def train_command(args, cfg_path, folder):
     """The command line of one run and its extra environment."""
     from mte_mm.utils import free_port
@@ -339,13 +399,8 @@ def mean_std(values):
 def paired_interval(diffs, level=0.95):
     """Mean of paired differences and the half-width of its t-interval
     (None with fewer than 2 pairs)."""
-    from scipy.stats import t
-    mean = statistics.mean(diffs)
-    if len(diffs) < 2:
-        return mean, None
-    half = t.ppf(0.5 + level / 2, len(diffs) - 1) * \
-        statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return mean, half
+    from mte_mm.evaluation.controls import t_interval
+    return t_interval(diffs, level)
 
 
 def token_order(tokens):
@@ -414,15 +469,35 @@ def summarise(args, arms, runs):
     return summary
 
 
+def summarise_controls(args, arms, runs, controls):
+    """The controls at the headline k (mean, std and values over seeds) and
+    the regime (``mte_mm.evaluation.controls.learning_regime``)."""
+    from mte_mm.evaluation.controls import learning_regime
+    k = str(args.ks[0])
+    baseline = next(iter(arms))
+    untrained = [controls['untrained'][s][k] for s in args.seeds]
+    rows = {'raw pixels': dict(mean=controls['pixels'][k], std=0.0,
+                               values=[controls['pixels'][k]]),
+            f'untrained {baseline}': dict(
+                zip(('mean', 'std'), mean_std(untrained)), values=untrained)}
+    regime = learning_regime(
+        [runs[baseline][s]['final']['global'][k] for s in args.seeds],
+        {name: row['values'] for name, row in rows.items()})
+    return rows, regime
+
+
 def read_lines(path):
     with open(path) as f:
         return f.read().splitlines()
 
 
-def write_markdown(args, arms, summary, path, command):
+def write_markdown(args, arms, summary, path, command, controls=None,
+                   regime=None):
+    from mte_mm.evaluation.controls import regime_line
     k = args.ks[0]
     baseline = next(iter(arms))
-    lines = [
+    lines = [regime_line(regime, baseline, k), ''] if regime else []
+    lines += [
         f'Weighted kNN top-1 (%, k={k}, T=0.07) of the teacher\'s tokens '
         f'after {args.epochs} epochs, mean +- std over seeds '
         f'{" ".join(map(str, args.seeds))}; "vs {baseline}" is the paired '
@@ -468,6 +543,8 @@ def write_markdown(args, arms, summary, path, command):
             f'{pair("aux/agreement", "pooled/agreement", ".2f")} | '
             f'{"yes" if s["paired_data"] else "NO"} | '
             f'{s["train_minutes"]:.1f} | `{overrides}` |')
+    for name, row in (controls or {}).items():
+        lines.append(f'| {name} (control) | {fmt(row)} |' + ' - |' * 10)
     lines += ['', '"ensemble" is the mean of the normalised features of the '
               'kinds each arm distils (`distill.ensemble`); the diagnostics '
               '(tools/analyze_slots.py) are the teacher\'s on the val '
@@ -478,7 +555,13 @@ def write_markdown(args, arms, summary, path, command):
     return '\n'.join(lines)
 
 
-def write_plots(args, arms, runs, summary, out_dir):
+def draw_controls(ax, controls):
+    for (name, row), style in zip(controls.items(), (':', '--')):
+        ax.axhline(row['mean'], color='gray', linestyle=style, lw=1,
+                   label=f'{name} (control)')
+
+
+def write_plots(args, arms, runs, summary, out_dir, controls=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -495,6 +578,7 @@ def write_plots(args, arms, runs, summary, out_dir):
         ax.fill_between(epochs, [m - s for m, s in zip(means, stds)],
                         [m + s for m, s in zip(means, stds)],
                         color=line.get_color(), alpha=0.15)
+    draw_controls(ax, controls or {})
     ax.set_xlabel('epoch')
     ax.set_ylabel(f'global token kNN top-1 (%, k={k})')
     ax.set_title(f'mean +- std over {len(args.seeds)} seeds')
@@ -521,6 +605,7 @@ def write_plots(args, arms, runs, summary, out_dir):
                                   pooled='tab:orange',
                                   ensemble='tab:green').get(kind, 'gray'),
                        alpha=0.8)
+    draw_controls(ax, controls or {})
     ax.set_xticks(range(len(arms)), list(arms), rotation=30, ha='right')
     ax.set_ylabel(f'final kNN top-1 (%, k={k}), mean over seeds')
     ax.legend(fontsize=8)
@@ -588,6 +673,7 @@ def main(argv=None):
     check_folder(args.data_root)
     arms = check_arms(args)
     os.makedirs(args.work_dir, exist_ok=True)
+    controls = compute_controls(args, arms)
     threads = max(1, (os.cpu_count() or 1) //
                   (args.jobs * args.procs_per_run))
     jobs = [(arm, seed) for seed in args.seeds for arm in arms]
@@ -606,6 +692,7 @@ def main(argv=None):
                   f' ({runs[arm][seed]["train_seconds"] / 60:.1f} min)',
                   flush=True)
     summary = summarise(args, arms, runs)
+    control_rows, regime = summarise_controls(args, arms, runs, controls)
     command = 'python tools/benchmarks/compare_methods.py ' + ' '.join(
         shlex.quote(a) for a in (argv or sys.argv[1:]))
     results = dict(config=osp.abspath(args.config),
@@ -613,12 +700,17 @@ def main(argv=None):
                    seeds=args.seeds, ks=args.ks, arms=arms,
                    runs={arm: {str(s): r for s, r in seed_runs.items()}
                          for arm, seed_runs in runs.items()},
-                   summary=summary, command=command)
+                   summary=summary,
+                   controls=dict(pixels=controls['pixels'], untrained={
+                       str(s): v for s, v in controls['untrained'].items()},
+                       summary=control_rows),
+                   regime=regime, command=command)
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=1)
     table = write_markdown(args, arms, summary,
-                           osp.join(args.work_dir, 'results.md'), command)
-    write_plots(args, arms, runs, summary, args.work_dir)
+                           osp.join(args.work_dir, 'results.md'), command,
+                           control_rows, regime)
+    write_plots(args, arms, runs, summary, args.work_dir, control_rows)
     print(table)
     return results
 

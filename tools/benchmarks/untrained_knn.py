@@ -9,11 +9,11 @@ same seed it holds the initial weights of that run of
         [--cfg-options KEY=VALUE ...]
 
 Prints one line per seed: ``seed S: k=20 A, k=10 B`` (the global token's
-top-1 %, teacher features).
+top-1 %, teacher features). ``tools/benchmarks/compare_methods.py`` reports
+the same control beside its arms (``mte_mm.evaluation.controls``).
 """
 import argparse
 import os.path as osp
-import tempfile
 
 from mmengine.config import DictAction
 
@@ -36,22 +36,15 @@ def main(argv=None):
 
     import mte_mm  # noqa: F401  (compat shims + registries)
     from mmengine.config import Config
-    from mmengine.runner import Runner
 
-    from mte_mm.engine.hooks.knn_hook import build_knn_datasets
-    from mte_mm.evaluation import knn_diagnostics
+    from mte_mm.evaluation import build_knn_datasets
+    from mte_mm.evaluation.controls import untrained_knn
     train, val = build_knn_datasets(data_root=args.data_root,
                                     resize=args.resize, crop=args.crop)
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
     for seed in args.seeds:
-        cfg = Config.fromfile(args.config)
-        cfg.merge_from_dict(args.cfg_options)
-        cfg.randomness = dict(seed=seed, deterministic=False)
-        cfg.work_dir = tempfile.mkdtemp(prefix='untrained_knn_')
-        cfg.custom_hooks = []
-        model = Runner.from_cfg(cfg).model
-        model.init_weights()  # as Runner.train() does before the first step
-        result = knn_diagnostics(model, train, val, ks=tuple(args.ks),
-                                 with_aux=False)['global']
+        result = untrained_knn(cfg, seed, train, val, ks=args.ks)
         print(f'seed {seed}: ' + ', '.join(f'k={k} {result[k]:.2f}'
                                            for k in args.ks), flush=True)
 
