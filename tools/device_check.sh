@@ -67,7 +67,8 @@ export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" PYTHON="$PY"
 status=0
 if [ $dry = 1 ]; then
   # the same two steps, as small as they go: one config in one process, one step, the tiny throughput
-  check=(--configs configs/byol_resnet50.py --steps 1 --gpus 1)
+  # (every config's step is tests/test_configs/test_every_config.py)
+  check=(--configs configs/mte_dino_vits.py --steps 1 --gpus 1)
   headline=(--blocks 1 --batch 2 --steps 1 --gpus 1)
 else
   check=(--jobs "${CHECK_JOBS:-4}")

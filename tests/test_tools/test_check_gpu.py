@@ -1,5 +1,6 @@
 """tools/check_gpu.py on CPU (what it runs without CUDA): one line per check,
 exit code 1 and a line naming the failed check when one fails."""
+import os
 import re
 import subprocess
 import sys
@@ -43,7 +44,12 @@ def test_check_gpu_passes_on_cpu(tmp_path):
 
 
 def test_check_gpu_names_a_failed_check(tmp_path):
-    proc = _check(tmp_path, '--cfg-options', 'model.backbone.num_aux_tokens=-1')
+    # no --work-dir: a temporary folder, kept because a check failed
+    proc = subprocess.run(
+        [sys.executable, 'tools/check_gpu.py', '--configs',
+         'configs/mte_dino_vits.py', '--no-throughput', '--cfg-options',
+         'model.backbone.num_aux_tokens=-1'], cwd=REPO, capture_output=True,
+        text=True, timeout=600, env=dict(os.environ, TMPDIR=str(tmp_path)))
     assert proc.returncode == 1
     failed = [line for line in proc.stdout.splitlines()
               if line.startswith('[FAIL]')]
@@ -52,4 +58,9 @@ def test_check_gpu_names_a_failed_check(tmp_path):
         '[FAIL] train configs/mte_dino_vits.py float32 x2, 1 block(s), batch '
         '2: RuntimeError: exit code 1: ')
     assert 'num_aux_tokens' in failed[0]
-    assert proc.stdout.splitlines()[-1] == 'check_gpu: 2 passed, 1 failed'
+    lines = proc.stdout.splitlines()
+    assert lines[-2] == 'check_gpu: 2 passed, 1 failed'
+    kept, = tmp_path.glob('mte_check_*')
+    assert lines[-1] == f'check_gpu: logs of the failed checks kept in {kept}'
+    assert 'num_aux_tokens' in (kept / 'mte_dino_vits_fp32' /
+                                'output.log').read_text()

@@ -10,7 +10,10 @@ from ..conftest import REPO
 
 
 def kit(tmp_path, *args, python=sys.executable, wheels=None):
-    env = dict(os.environ, PYTHON=str(python), OMP_NUM_THREADS='1')
+    temp = tmp_path / 'tmp'  # check_gpu's temporary work folders go here
+    temp.mkdir(exist_ok=True)
+    env = dict(os.environ, PYTHON=str(python), OMP_NUM_THREADS='1',
+               TMPDIR=str(temp))
     if wheels is not None:
         env['WHEELS'] = str(wheels)
     return subprocess.run(['bash', 'tools/device_check.sh', *args], cwd=REPO,
@@ -31,7 +34,7 @@ def test_dry_run_writes_one_results_file(tmp_path):
     assert [line for line in lines[check:headline]
             if line.startswith('[ ok ] train')] == [
         line for line in lines[check:headline] if line.startswith(
-            '[ ok ] train configs/byol_resnet50.py float32 x1, 1 block(s), '
+            '[ ok ] train configs/mte_dino_vits.py float32 x1, 1 block(s), '
             'batch 2 ') and 's/step, loss ' in line]
     assert len([line for line in lines[check:headline]
                 if line.startswith('[ ok ] train')]) == 1
@@ -43,6 +46,9 @@ def test_dry_run_writes_one_results_file(tmp_path):
                                ' x1, 1 block(s), batch 2 ') for line in tail)
     assert 'check_gpu: 3 passed, 0 failed' in tail
     assert lines[-1] == f'# device_check: passed, results in {out}'
+    # every check passed: check_gpu removed its temporary work folders (a
+    # checkpoint per training)
+    assert not list((tmp_path / 'tmp').glob('mte_check_*'))
     assert proc.stdout.splitlines()[-1] == lines[-1]  # shown as it runs
 
 
