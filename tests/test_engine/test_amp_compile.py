@@ -149,8 +149,12 @@ def test_compiled_backbones_equal_eager():
                          .manual_seed(0))
     eager.eval()
     compiled.eval()
+    # the student's backbone only: the teacher's is the same module type
+    # compiled the same way (an inductor compile more of CI time), and its
+    # weights equal the student's here, so its numbers would not tell a
+    # teacher bound to the student's method; the identity check below does
     with torch.no_grad():
-        for source in ('student', 'teacher'):
+        for source in ('student', ):
             ref = eager.extract_tokens(images, source, True)
             out = compiled.extract_tokens(images, source, True)
             for key in ref:
@@ -215,6 +219,7 @@ def test_compiled_backbone_trains_two_steps(family, tmp_path):
     cfg.model.compile_backbone = dict(dynamic=False, backend='aot_eager') \
         if family in CAPTURE_ONLY else True  # True: tools/train.py --compile
     cfg.work_dir = str(tmp_path / 'work')
+    cfg.default_hooks.checkpoint = None  # the test reads the run in memory
     cfg.launcher = 'none'
     cfg.experiment_name = f'compile_{family}_{uuid.uuid4().hex}'
     torch._dynamo.reset()

@@ -99,11 +99,13 @@ def reference(image_folder, tmp_path_factory):
             for procs in (1, 2)}
 
 
-@pytest.mark.parametrize('by_epoch, kill_at, resumed_from', [
-    (True, 5, 'resumed epoch: 1, iter: 3'),     # epoch_1.pth, killed in 2
-    (False, 5, 'resumed epoch: 1, iter: 4'),    # iter_4.pth, mid-epoch 2
+# each resume point and each loader kind once, not all 4 combinations (a
+# minute more of CI): mid-epoch with worker processes is the hard case
+# (their seeds and the batches to skip)
+@pytest.mark.parametrize('by_epoch, kill_at, resumed_from, workers', [
+    (True, 5, 'resumed epoch: 1, iter: 3', 0),   # epoch_1.pth, killed in 2
+    (False, 5, 'resumed epoch: 1, iter: 4', 2),  # iter_4.pth, mid-epoch 2
 ])
-@pytest.mark.parametrize('workers', [0, 2])
 def test_killed_and_resumed_run_equals_the_uninterrupted_one(
         reference, image_folder, tmp_path, by_epoch, kill_at, resumed_from,
         workers):
