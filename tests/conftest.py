@@ -51,36 +51,65 @@ def free_port():
     return _free_port()
 
 
-def _gloo_worker(rank, world_size, port, fn, args, queue, collected):
+#: what a gloo worker has done, as it reports it (``stages[rank]``)
+GLOO_STAGES = ('not started', 'spawned', 'in the process group',
+               'fn returned', 'answer sent')
+
+
+def _gloo_worker(rank, world_size, port, fn, args, queue, collected,
+                 stages, dump_at):
+    import faulthandler
     import traceback
 
     import torch.distributed as dist
+    stages[rank] = 1
+    # a rank still running when the parent gives up prints where it is
+    # (stderr, shown with the failed test)
+    faulthandler.dump_traceback_later(max(1.0, dump_at - time.time()))
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}',
                             rank=rank, world_size=world_size)
+    stages[rank] = 2
     try:
-        queue.put((rank, fn(rank, *args)))
+        result = fn(rank, *args)
+        stages[rank] = 3
     except Exception:  # hand the traceback to the test instead of hanging
-        queue.put((rank, RuntimeError(traceback.format_exc())))
-    finally:
-        dist.destroy_process_group()
+        result = RuntimeError(traceback.format_exc())
+    queue.put((rank, result))
+    # Flush the answer now. The process group is not destroyed: on torch
+    # 2.1.2 under load, destroy_process_group() hung now and then with the
+    # GIL held, so the queue's feeder thread never sent the answer. The
+    # process ends with os._exit once every rank has answered (no rank
+    # still uses the group) and the parent has what it needs.
+    queue.close()
+    queue.join_thread()
+    stages[rank] = 4
+    faulthandler.cancel_dump_traceback_later()
     # tensors in the queue are shared through this process: stay alive until
     # the parent has unpickled them (exiting first made the parent fail with
     # FileNotFoundError on a loaded machine)
-    collected.wait(timeout=300)
+    deadline = time.monotonic() + 300
+    while not collected.value and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os._exit(0)
 
 
 def run_gloo_workers(fn, *args, world_size=2, timeout=120):
     """Run ``fn(rank, *args)`` in ``world_size`` spawned processes that form
     one gloo process group; return ``{rank: result}``. ``fn`` must be a
-    module-level function (it is pickled)."""
+    module-level function (it is pickled). A rank that dies, or does not
+    answer within ``timeout`` s, fails the test with every rank's stage
+    (:data:`GLOO_STAGES`) and the stack of a rank that still runs."""
     import torch.multiprocessing as mp
     ctx = mp.get_context('spawn')
     queue = ctx.Queue()
-    collected = ctx.Event()
+    # a flag the ranks poll, not an Event: Event.set() waits for every
+    # waiting process to wake, forever if one of them was killed
+    collected = ctx.Value('b', 0)
+    stages = ctx.Array('i', world_size)
     port = free_port()
     procs = [ctx.Process(target=_gloo_worker,
                          args=(rank, world_size, port, fn, args, queue,
-                               collected))
+                               collected, stages, time.time() + timeout - 3))
              for rank in range(world_size)]
     for proc in procs:
         proc.start()
@@ -100,10 +129,16 @@ def run_gloo_workers(fn, *args, world_size=2, timeout=120):
                     for rank, proc in enumerate(procs)
                     if rank not in results and proc.exitcode is not None]
             if dead or time.monotonic() > deadline:
-                pytest.fail(f'gloo workers: {dead or "no answer"} after '
-                            f'{len(results)} of {len(procs)} answered')
+                time.sleep(5)  # the stack dumps of the ranks still running
+                where = ', '.join(f'rank {rank}: {GLOO_STAGES[stage]}'
+                                  for rank, stage in enumerate(stages[:]))
+                for proc in procs:
+                    proc.terminate()
+                pytest.fail(f'gloo workers (port {port}): {dead or "no answer"}'
+                            f' after {len(results)} of {len(procs)} answered;'
+                            f' {where}')
     finally:
-        collected.set()
+        collected.value = 1
     for proc in procs:
         proc.join(timeout=60)
         assert proc.exitcode == 0
