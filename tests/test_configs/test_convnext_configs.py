@@ -44,9 +44,12 @@ model = dict(backbone=dict({ARCH}), {heads})
     return path
 
 
+# The baseline (configs/dino_convnext_tiny.py) takes the same tool paths
+# with N = K = 0; its step is in tests/test_configs/test_every_config.py and
+# its equality with DINO in the algorithm tests, so the chain runs the MTE
+# config only (the baseline's chain cost 41 s of CI).
 @pytest.mark.transfer  # ends with the mmdet / mmseg recipes
-@pytest.mark.parametrize('config', ['configs/mte_dino_convnext_tiny.py',
-                                    'configs/dino_convnext_tiny.py'])
+@pytest.mark.parametrize('config', ['configs/mte_dino_convnext_tiny.py'])
 def test_convnext_train_resume_export_knn_maps(
         config, image_folder, labelled_folder, transfer, tmp_path):
     is_mte = 'mte_' in config
