@@ -206,6 +206,8 @@ def test_bad_input_is_named_before_anything_trains(labelled_folder,
           "arm 'dino' given twice")
     fails(grid_args(labelled_folder, tmp_path, arms=(DINO, ['x', 'oops'])),
           "'oops' is not KEY=VALUE")
+    fails(grid_args(labelled_folder, tmp_path) + ['--threads', '0'],
+          '--threads must be >= 1')
 
 
 def test_slot_diagnostics_are_logged_and_match_the_tool(grid, labelled_folder,

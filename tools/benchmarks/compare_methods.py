@@ -44,7 +44,7 @@ baseline's.
 A finished run leaves ``result.json`` in its folder and is not redone; an
 unfinished one (a killed grid) is restarted from scratch, so every reported
 run is one uninterrupted training. ``--jobs J`` runs J trainings at a time,
-each with ``OMP_NUM_THREADS = cores // (J * P)``.
+each with ``OMP_NUM_THREADS = cores // (J * P)`` (``--threads`` sets it).
 
 ``--procs-per-run P`` (> 1) trains each run as a P-process job through
 ``tools/dist_train.sh`` (torchrun; NCCL on GPUs, gloo on CPU). As in every
@@ -97,6 +97,10 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--jobs', type=int, default=1,
                         help='trainings at a time (default 1)')
+    parser.add_argument('--threads', type=int,
+                        help='OMP threads per training process (default: '
+                        'the cores split over --jobs x --procs-per-run; '
+                        'set it when two grids share a machine)')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (tools/train.py --amp)')
     parser.add_argument('--procs-per-run', type=int, default=1,
@@ -661,9 +665,10 @@ def main(argv=None):
                          'multiple of --eval-interval')
     if len(set(args.seeds)) != len(args.seeds):
         raise SystemExit('compare_methods: --seeds has repeats')
-    if args.jobs < 1 or args.procs_per_run < 1:
-        raise SystemExit('compare_methods: --jobs and --procs-per-run must '
-                         'be >= 1')
+    if args.jobs < 1 or args.procs_per_run < 1 or \
+            (args.threads is not None and args.threads < 1):
+        raise SystemExit('compare_methods: --jobs, --procs-per-run and '
+                         '--threads must be >= 1')
     gpus = gpu_count()
     if gpus and args.jobs * args.procs_per_run > gpus:
         raise SystemExit(f'compare_methods: --jobs {args.jobs} x '
@@ -674,8 +679,8 @@ def main(argv=None):
     arms = check_arms(args)
     os.makedirs(args.work_dir, exist_ok=True)
     controls = compute_controls(args, arms)
-    threads = max(1, (os.cpu_count() or 1) //
-                  (args.jobs * args.procs_per_run))
+    threads = args.threads or max(1, (os.cpu_count() or 1) //
+                                  (args.jobs * args.procs_per_run))
     jobs = [(arm, seed) for seed in args.seeds for arm in arms]
     runs = {arm: {} for arm in arms}
     slots = queue.Queue()  # job slots: which GPUs a running job may use
