@@ -105,11 +105,12 @@ def test_controls_and_the_regime_line(grid, labelled_folder):
                                controls['untrained'][name[-1]])
 
 
-def test_untrained_control_is_the_untrained_knn_tool_at_the_same_seed(
+def test_controls_are_the_untrained_knn_tools_at_the_same_seed(
         grid, labelled_folder):
     _, results = grid
     proc = run_tool(['tools/benchmarks/untrained_knn.py', CONFIG,
                      '--data-root', labelled_folder, '--seeds', '1', '1',
+                     '--pixels',
                      '--ks', '3', '--resize', '64', '--crop', '64',
                      '--cfg-options', *TINY, *DINO[1:]])
     values = [float(v) for v in re.findall(r'^seed 1: k=3 ([\d.]+)$',
@@ -117,6 +118,8 @@ def test_untrained_control_is_the_untrained_knn_tool_at_the_same_seed(
     # the same initial weights at the same seed, in the grid and the tool
     assert values == [round(results['controls']['untrained']['1']['3'], 2)
                       ] * 2
+    assert proc.stdout.splitlines()[0] == \
+        f'raw pixels: k=3 {results["controls"]["pixels"]["3"]:.2f}'
 
 
 def eval_tool(tool, run, data_root, out):
