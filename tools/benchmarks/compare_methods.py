@@ -400,13 +400,6 @@ def mean_std(values):
     return statistics.mean(values), statistics.stdev(values)
 
 
-def paired_interval(diffs, level=0.95):
-    """Mean of paired differences and the half-width of its t-interval
-    (None with fewer than 2 pairs)."""
-    from mte_mm.evaluation.controls import t_interval
-    return t_interval(diffs, level)
-
-
 def token_order(tokens):
     def key(name):
         kind, _, index = name.partition('_')
@@ -441,6 +434,7 @@ def kind_means(diagnostics, k):
 
 
 def summarise(args, arms, runs):
+    from mte_mm.evaluation.controls import t_interval
     k = str(args.ks[0])
     baseline = next(iter(arms))
     base_fp = {seed: read_lines(runs[baseline][seed]['fingerprints'])
@@ -455,7 +449,7 @@ def summarise(args, arms, runs):
                                     values=values)
         diffs = [runs[arm][s]['final']['global'][k] -
                  runs[baseline][s]['final']['global'][k] for s in args.seeds]
-        mean, half = paired_interval(diffs)
+        mean, half = t_interval(diffs)  # the paired differences
         per_seed = [kind_means(runs[arm][s]['curve'][-1].get(
             'diagnostics', {}), k) for s in args.seeds]
         diagnostics = {name: statistics.mean(d[name] for d in per_seed)
