@@ -1,11 +1,12 @@
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from queue import Empty
 
 import pytest
+
+from .helpers.tool_server import close_server, tool_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,22 +18,20 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
 
 
 def run_tool(args, cwd=REPO, timeout=600, env=None):
-    """Run a repo tool in a fresh interpreter (as a user would) and return
-    the completed process; fail the test with its output if it fails."""
-    full_env = dict(os.environ)
-    # the venv's bin first, so `python` in the shell scripts is this one
-    full_env['PATH'] = f'{Path(sys.executable).parent}{os.pathsep}' \
-        f'{full_env.get("PATH", "")}'
-    full_env.setdefault('OMP_NUM_THREADS', '1')
-    full_env.update(env or {})
-    cmd = [sys.executable, *args] if str(args[0]).endswith('.py') else args
-    proc = subprocess.run(
-        [str(c) for c in cmd], cwd=cwd, env=full_env, capture_output=True,
-        text=True, timeout=timeout)
+    """Run a repo tool as a user would (``python TOOL ARGS`` or a shell
+    script) and return the completed process; fail the test with its output
+    if it fails. A ``.py`` tool runs in a child of the pre-imported tool
+    server, which stands for a fresh interpreter
+    (:mod:`tests.helpers.tool_server`)."""
+    proc = tool_process(args, cwd=cwd, env=env, timeout=timeout)
     if proc.returncode != 0:
-        pytest.fail(f'{cmd} exited {proc.returncode}\n--- stdout\n'
+        pytest.fail(f'{proc.args} exited {proc.returncode}\n--- stdout\n'
                     f'{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-6000:]}')
     return proc
+
+
+def pytest_sessionfinish(session, exitstatus):
+    close_server()
 
 
 def stock_tool(package, name):

@@ -4,10 +4,7 @@ for bit as the uninterrupted run, from epoch and from mid-epoch checkpoints,
 with 0 or 2 data-loader workers, in 1 or 2 gloo processes; and 2 processes
 at batch B train as 1 process at batch 2B."""
 import json
-import os
 import pickle
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,6 +13,7 @@ from mmengine.dataset import DefaultSampler
 from mte_mm.datasets import ResumableSeededSampler, SeededIndex
 
 from ..conftest import REPO, TINY_MTE_ARCH, free_port
+from ..helpers.tool_server import tool_process
 
 
 def write_config(folder, kill_at=None):
@@ -53,16 +51,12 @@ def train(cfg, work_dir, opts, procs=1, resume=False):
     """tools/train.py (or dist_train.sh); returns the exit code."""
     extra = ['--resume'] if resume else []
     if procs == 1:
-        cmd = [sys.executable, 'tools/train.py', cfg, '--work-dir', work_dir,
+        cmd = ['tools/train.py', cfg, '--work-dir', work_dir,
                *extra, '--cfg-options', *opts]
     else:
         cmd = ['bash', 'tools/dist_train.sh', cfg, str(procs),
                '--work-dir', work_dir, *extra, '--cfg-options', *opts]
-    env = dict(os.environ, OMP_NUM_THREADS='1', **ENV, PORT=str(free_port()))
-    env['PATH'] = f'{os.path.dirname(sys.executable)}:{env["PATH"]}'
-    proc = subprocess.run([str(c) for c in cmd], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    return proc
+    return tool_process(cmd, env=dict(ENV, PORT=str(free_port())))
 
 
 def steps(work_dir):

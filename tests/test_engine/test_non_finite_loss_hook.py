@@ -2,9 +2,6 @@
 update (and before any checkpoint of it), or its step is skipped with the
 model state untouched; the finding is the same on every rank."""
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -16,6 +13,7 @@ import mte_mm  # noqa: F401  (registers the hooks the config names)
 from mte_mm.engine.hooks import NonFiniteLossError, NonFiniteLossGuardHook
 
 from ..conftest import REPO, run_gloo_workers, run_tool
+from ..helpers.tool_server import tool_process
 from ..test_configs.test_pretrain_configs import options
 
 
@@ -117,12 +115,10 @@ def test_stop_policy_ends_the_run_before_any_checkpoint_of_it(
               tmp_path, '--cfg-options', *options(image_folder, 1)])
     good = tmp_path / 'epoch_1.pth'
     assert good.is_file()
-    proc = subprocess.run(
-        [sys.executable, 'tools/train.py', 'configs/mte_dino_vits.py',
-         '--work-dir', str(tmp_path), '--resume', '--cfg-options',
-         *map(str, options(image_folder, 2)), 'model.head.student_temp=0.0'],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, OMP_NUM_THREADS='1'))
+    proc = tool_process(
+        ['tools/train.py', 'configs/mte_dino_vits.py', '--work-dir', tmp_path,
+         '--resume', '--cfg-options', *options(image_folder, 2),
+         'model.head.student_temp=0.0'])
     assert proc.returncode == 1, proc.stderr[-3000:]
     message = [line for line in proc.stderr.splitlines()
                if 'non-finite loss' in line]

@@ -1,22 +1,17 @@
 """tools/check_gpu.py on CPU (what it runs without CUDA): one line per check,
 exit code 1 and a line naming the failed check when one fails."""
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import torch
 
-from ..conftest import REPO
+from ..helpers.tool_server import tool_process
 
 
 def _check(tmp_path, *extra):
-    return subprocess.run(
-        [sys.executable, 'tools/check_gpu.py', '--configs',
-         'configs/mte_dino_vits.py', '--no-throughput', '--work-dir',
-         str(tmp_path), *extra], cwd=REPO, capture_output=True, text=True,
-        timeout=600)
+    return tool_process(
+        ['tools/check_gpu.py', '--configs', 'configs/mte_dino_vits.py',
+         '--no-throughput', '--work-dir', tmp_path, *extra])
 
 
 def test_check_gpu_passes_on_cpu(tmp_path):
@@ -45,11 +40,10 @@ def test_check_gpu_passes_on_cpu(tmp_path):
 
 def test_check_gpu_names_a_failed_check(tmp_path):
     # no --work-dir: a temporary folder, kept because a check failed
-    proc = subprocess.run(
-        [sys.executable, 'tools/check_gpu.py', '--configs',
-         'configs/mte_dino_vits.py', '--no-throughput', '--cfg-options',
-         'model.backbone.num_aux_tokens=-1'], cwd=REPO, capture_output=True,
-        text=True, timeout=600, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    proc = tool_process(
+        ['tools/check_gpu.py', '--configs', 'configs/mte_dino_vits.py',
+         '--no-throughput', '--cfg-options',
+         'model.backbone.num_aux_tokens=-1'], env={'TMPDIR': str(tmp_path)})
     assert proc.returncode == 1
     failed = [line for line in proc.stdout.splitlines()
               if line.startswith('[FAIL]')]

@@ -2,9 +2,6 @@
 before any model is built; an unreadable image is named, or skipped (the
 epoch keeps its length); tools/check_dataset.py lists exactly the bad files."""
 import io
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,21 +11,17 @@ from PIL import Image
 from mte_mm.datasets import (CheckedLoadImageFromFile, UnreadableImageError,
                              jpeg_truncated)
 
-from ..conftest import REPO, TINY_MTE_ARCH, free_port, write_images
+from ..conftest import TINY_MTE_ARCH, free_port, write_images
+from ..helpers.tool_server import tool_process
 from ..test_configs.test_pretrain_configs import options
 
 CONFIG = 'configs/mte_dino_vits.py'
 
 
 def run(args, env=None, timeout=300):
-    """A tool in a fresh interpreter; the completed process, whatever its
-    exit code."""
-    cmd = [sys.executable, *map(str, args)] if str(args[0]).endswith('.py') \
-        else list(map(str, args))
-    full_env = dict(os.environ, OMP_NUM_THREADS='1', **(env or {}))
-    full_env['PATH'] = f'{os.path.dirname(sys.executable)}:{full_env["PATH"]}'
-    return subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    """A tool as a user runs it; the completed process, whatever its exit
+    code."""
+    return tool_process(args, env=env, timeout=timeout)
 
 
 def jpeg_bytes(seed=0, size=48, **save_args):
