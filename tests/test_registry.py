@@ -51,8 +51,20 @@ def _LATENT(head):
                   projector=dict(_NONLINEAR, in_channels=32)),
         head=head, distill=dict(type='mte_mm.EnsembleDistillLoss'),
         data_preprocessor=_PREPROCESSOR)
+
+
+def _tiny_student():
+    """What a teacher is built around: the student's backbone and neck."""
+    from torch import nn
+    return nn.ModuleDict(dict(backbone=nn.Linear(2, 2), neck=nn.Identity()))
+
+
 BUILD_ARGS = dict(
     models=dict(
+        EMATeacher=dict(student=_tiny_student, momentum=0.01),
+        StopGradTeacher=dict(student=_tiny_student),
+        SiameseTeacher=dict(student=_tiny_student),
+        ViewPolicy=dict(num_views=2),
         MTEVisionTransformer=_VIT,
         MTEMoCoV3ViT=_VIT,
         TransferViT=dict(_VIT, window_size=1, global_attn_indices=[-1]),

@@ -30,9 +30,10 @@ from mmpretrain.registry import MODELS
 
 from mte_mm.models import upgrade_legacy_state_dict
 from mte_mm.models.layers.attention_pooling import AttentionPooling
-from mte_mm.utils.atomic import atomic_torch_save
 from mte_mm.models.backbones import (extract_backbone, extract_pooling,
                                      pooled_image_feature)
+from mte_mm.models.utils.teachers import teacher_class
+from mte_mm.utils.atomic import atomic_torch_save
 
 ATOL = 1e-5
 
@@ -151,18 +152,19 @@ def verification_images(backbone_cfg: dict) -> torch.Tensor:
 
 
 def resolve_source(model_cfg: dict, source: str) -> str:
-    """``'student'`` for the teacher of a model whose teacher is the student
-    itself (``teacher=dict(type='StopGradTeacher' | 'SiameseTeacher')``, or
-    a method that always has one, e.g. ``MTESimSiam``: no copy in the
-    checkpoint), else ``source``."""
-    teacher = (model_cfg.get('teacher') or {}).get('type', '')
+    """``'student'`` for the teacher of a model whose teacher has no copy of
+    its own (``is_copy`` False: the student itself, e.g. ``StopGradTeacher``
+    or ``MTESimSiam``'s default; nothing of it in the checkpoint), else
+    ``source``. The teacher is the one the config names, or the algorithm's
+    default."""
+    if source != 'teacher':
+        return source
     algorithm = MODELS.get(model_cfg.get('type', '')) \
         if model_cfg.get('type') else None
-    teacher = teacher or getattr(algorithm, 'fixed_teacher', None) or ''
-    if source == 'teacher' and teacher.split('.')[-1] in (
-            'StopGradTeacher', 'SiameseTeacher'):
-        return 'student'
-    return source
+    default = getattr(algorithm, 'default_teacher', None) or dict(
+        type='EMATeacher')
+    teacher = dict(default, **(model_cfg.get('teacher') or {}))
+    return 'teacher' if teacher_class(teacher).is_copy else 'student'
 
 
 def main(argv=None):

@@ -14,9 +14,9 @@ from torch import Tensor, nn
 
 from ...compat import register_load_state_dict_pre_hook
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
-from ..utils.teachers import build_teacher
+from ..utils.teachers import build_teacher, resolve_teacher_config
 from ..utils.view_groups import ViewGroups
-from ..utils.view_policy import ViewPolicy
+from ..utils.view_policy import build_view_policy
 from .legacy import upgrade_legacy_state_dict
 
 SOURCES = ('teacher', 'student')
@@ -60,17 +60,22 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         head (dict): A :class:`BaseSlotHead` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config;
             None: no distillation.
-        views (dict, optional): The :class:`ViewPolicy` (which views the
+        views (dict, optional): Updates the method's view policy
+            (:attr:`default_views`, a :class:`ViewPolicy`: which views the
             teacher sees, which train the auxiliary slots, whether same-size
-            views share a forward). Defaults to every view for everything,
-            one forward per view.
-        teacher (dict, optional): ``dict(type='EMATeacher', momentum=...,
-            end_momentum=...)`` (default, with ``momentum=base_momentum``)
-            or ``dict(type='StopGradTeacher')``: the student itself under
-            ``no_grad``, no copy (:mod:`mte_mm.models.utils.teachers`).
-        base_momentum (float): The student's weight in the EMA teacher's
-            update at step 0 (cosine to ``end_momentum``, 0 by default, over
-            training); the default teacher's ``momentum``.
+            views share a forward) key by key; a key the method's step
+            depends on (:attr:`fixed_views`) cannot change.
+        teacher (dict, optional): The teacher, a registered part
+            (:mod:`mte_mm.models.utils.teachers`): ``EMATeacher`` (an EMA
+            copy), ``StopGradTeacher`` (the student itself under
+            ``no_grad``) or ``SiameseTeacher`` (the student itself, trained
+            through both branches). Without a ``type``, or with the default's,
+            it updates the method's :attr:`default_teacher` key by key.
+        base_momentum (float, optional): mmpretrain's name for the EMA
+            teacher's ``momentum`` (the student's weight in its update at
+            step 0, cosine to ``end_momentum``, 0 by default, over
+            training); unused by a teacher without momentum. None: the
+            default teacher's.
         slot_weighting (str): ``'mean'`` (default, our reconstruction's
             ``L_tok = mean_j L_j``: the global slot's own loss weighs 1/S) or
             ``'global_full'`` (``L_tok = L_global + mean_{j != g} L_j``: the
@@ -84,8 +89,14 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             unchanged, so checkpoints are the same with and without it.
     """
 
-    #: the teacher type a method always uses (None: the config's ``teacher``)
-    fixed_teacher = None
+    #: the method's view policy (:class:`ViewPolicy` arguments), which the
+    #: config's ``views`` updates key by key
+    default_views: dict = {}
+    #: keys of :attr:`default_views` that the method's step depends on: a
+    #: config may restate them, not change them
+    fixed_views: tuple = ()
+    #: the method's teacher when the config names none
+    default_teacher: dict = dict(type='EMATeacher', momentum=0.004)
 
     def __init__(self,
                  backbone: dict,
@@ -94,7 +105,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                  distill: Optional[dict] = None,
                  views: Optional[dict] = None,
                  teacher: Optional[dict] = None,
-                 base_momentum: float = 0.004,
+                 base_momentum: Optional[float] = None,
                  slot_weighting: str = 'mean',
                  compile_backbone: Union[bool, dict] = False,
                  data_preprocessor: Optional[dict] = None,
@@ -103,7 +114,8 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             raise ValueError(f'slot_weighting must be one of '
                              f'{SLOT_WEIGHTINGS}, got {slot_weighting!r}')
         self.slot_weighting = slot_weighting
-        self.views = ViewPolicy(**(views or {}))
+        self.views = build_view_policy(self.default_views, views,
+                                       self.fixed_views, type(self).__name__)
         super().__init__(backbone=backbone, neck=neck, head=None,
                          data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
@@ -119,8 +131,8 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         if self.distill is not None:
             self.distill.bind(self.head)
         self.teacher = build_teacher(
-            teacher or dict(type='EMATeacher', momentum=base_momentum),
-            self._student)
+            resolve_teacher_config(self.default_teacher, teacher,
+                                   base_momentum), self._student)
         # checkpoints of MTEDINO from before these modules still load
         register_load_state_dict_pre_hook(self, _upgrade_legacy_hook)
         if compile_backbone:

@@ -23,14 +23,17 @@ class MTEBarlowTwins(BaseMTESelfSupervisor):
             mmpretrain's ``NonLinearNeck`` (``with_avg_pool=False``).
         head (dict): A :class:`LatentCrossCorrelationSlotHead` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config.
-        **kwargs: ``data_preprocessor``, ``init_cfg``, and the other
-            options of :class:`BaseMTESelfSupervisor` but ``teacher``.
+        **kwargs: ``teacher`` (default: :class:`SiameseTeacher`),
+            ``views`` (two views, each its own forward),
+            ``data_preprocessor``, ``init_cfg`` and the other options of
+            :class:`BaseMTESelfSupervisor`.
     """
 
-    fixed_teacher = 'SiameseTeacher'
+    default_views = dict(num_views=2)
+    fixed_views = ('num_views', )  # the cross-correlation of two views
+    default_teacher = dict(type='SiameseTeacher')
 
     def __init__(self, backbone: dict, neck: dict, head: dict,
                  distill: Optional[dict] = None, **kwargs):
         super().__init__(backbone=backbone, neck=neck, head=head,
-                         distill=distill, views=dict(num_views=2),
-                         teacher=dict(type=self.fixed_teacher), **kwargs)
+                         distill=distill, **kwargs)

@@ -32,16 +32,18 @@ class MTEBYOL(BaseMTESelfSupervisor):
             global token is already pooled).
         head (dict): A :class:`LatentPredictSlotHead` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config.
-        base_momentum (float): The student's weight in the target update at
-            step 0. Defaults to 0.004 (mmpretrain's BYOL; its ResNet-50
-            recipe sets 0.01).
-        **kwargs: ``data_preprocessor``, ``init_cfg``, and the other
-            options of :class:`BaseMTESelfSupervisor`.
+        **kwargs: ``teacher`` (default: an :class:`EMATeacher` whose
+            ``momentum``, the student's weight in the target update at step
+            0, is 0.004 as mmpretrain's BYOL; its ResNet-50 recipe sets
+            ``base_momentum=0.01``), ``views`` (two views, each its own
+            forward), ``base_momentum``, ``data_preprocessor``, ``init_cfg``
+            and the other options of :class:`BaseMTESelfSupervisor`.
     """
 
+    default_views = dict(num_views=2)
+    fixed_views = ('num_views', )  # the head's symmetric two-view loss
+
     def __init__(self, backbone: dict, neck: dict, head: dict,
-                 distill: Optional[dict] = None,
-                 base_momentum: float = 0.004, **kwargs):
+                 distill: Optional[dict] = None, **kwargs):
         super().__init__(backbone=backbone, neck=neck, head=head,
-                         distill=distill, base_momentum=base_momentum,
-                         views=dict(num_views=2), **kwargs)
+                         distill=distill, **kwargs)

@@ -30,11 +30,14 @@ class MTEDINO(BaseMTESelfSupervisor):
         head (dict): A :class:`DINOSlotHead` config (``num_slots`` is filled
             in from the slot layout).
         distill (dict, optional): An :class:`EnsembleDistillLoss` config.
-        num_global_views (int): Leading views that are global crops.
+        num_global_views (int, optional): Leading views that are global
+            crops, which the teacher sees (``views.teacher_views``; default
+            2).
         freeze_last_layer_epochs (int): Epochs with a frozen last projector
             layer. Defaults to 1 (DINO).
-        aux_loss_views (str): Student views on which the auxiliary and pooled
-            slots are trained: ``'global'`` (default: the global crops; local
+        aux_loss_views (str, optional): Student views on which the auxiliary
+            and pooled slots are trained (``views.aux_views``): ``'global'``
+            (default: the global crops; local
             crops pass only the global token through the projector) or
             ``'all'`` (every crop, the literal per-token loss of our spec).
             The global token and the distillation always use every view.
@@ -44,35 +47,59 @@ class MTEDINO(BaseMTESelfSupervisor):
             measured at ViT-S/16 (tools/benchmarks/train_overhead.py, CPU):
             N = K = 4 costs 1.23x DINO's step time with ``'all'``, 1.05x
             with ``'global'`` (1.08x in a later, noisier session; README).
-        **kwargs: ``base_momentum`` (default 0.004: DINO's 0.996 -> 1),
+        views (dict, optional): Updates the view policy (:attr:`default_views`)
+            key by key, as :class:`BaseMTESelfSupervisor`'s.
+        **kwargs: ``teacher`` (default: an :class:`EMATeacher` with
+            ``momentum`` 0.004: DINO's 0.996 -> 1), ``base_momentum``,
             ``data_preprocessor``, ``init_cfg``.
     """
+
+    #: the teacher sees the global crops; same-size crops share a forward;
+    #: the auxiliary and pooled slots train on the global crops
+    default_views = dict(teacher_views=2, share_forward=True,
+                         aux_views='teacher')
 
     def __init__(self,
                  backbone: dict,
                  neck: dict,
                  head: dict,
                  distill: Optional[dict] = None,
-                 num_global_views: int = 2,
+                 num_global_views: Optional[int] = None,
                  freeze_last_layer_epochs: int = 1,
-                 aux_loss_views: str = 'global',
+                 aux_loss_views: Optional[str] = None,
+                 views: Optional[dict] = None,
                  **kwargs):
         check_moved_args('MTEDINO', kwargs)
-        if aux_loss_views not in AUX_LOSS_VIEWS:
-            raise ValueError(f'aux_loss_views must be one of '
-                             f'{tuple(AUX_LOSS_VIEWS)}, got '
-                             f'{aux_loss_views!r}')
-        if 'views' in kwargs:
-            raise ValueError(f'{type(self).__name__} sets its views from '
-                             'num_global_views and aux_loss_views')
-        # the teacher sees the global crops; same-size crops share a forward
-        views = dict(teacher_views=num_global_views, share_forward=True,
-                     aux_views=AUX_LOSS_VIEWS[aux_loss_views])
+        # DINO's names for two of the view policy's keys
+        named = {}
+        if num_global_views is not None:
+            named['teacher_views'] = num_global_views
+        if aux_loss_views is not None:
+            if aux_loss_views not in AUX_LOSS_VIEWS:
+                raise ValueError(f'model.aux_loss_views must be one of '
+                                 f'{tuple(AUX_LOSS_VIEWS)}, got '
+                                 f'{aux_loss_views!r}')
+            named['aux_views'] = AUX_LOSS_VIEWS[aux_loss_views]
+        both = sorted(set(named) & set(views or {}))
+        if both:
+            raise ValueError(
+                f'{type(self).__name__}: model.views.{both[0]} and its DINO '
+                f'name (model.num_global_views / model.aux_loss_views) are '
+                'both set: set one of them')
         super().__init__(backbone=backbone, neck=neck, head=head,
-                         distill=distill, views=views, **kwargs)
-        self.aux_loss_views = aux_loss_views
-        self.num_global_views = num_global_views
+                         distill=distill, views=dict(named, **(views or {})),
+                         **kwargs)
         self.freeze_last_layer_epochs = freeze_last_layer_epochs
+
+    @property
+    def num_global_views(self) -> int:
+        """The leading views that are global crops (the teacher's)."""
+        return self.views.teacher_views
+
+    @property
+    def aux_loss_views(self) -> str:
+        return {value: key for key, value in AUX_LOSS_VIEWS.items()}[
+            self.views.aux_views]
 
     def frozen_parameters(self) -> list:
         """The projector's last layer during the first

@@ -30,20 +30,21 @@ class MTEMoCoV3(BaseMTESelfSupervisor):
             mmpretrain's ``NonLinearNeck`` (MoCo v3's 3-layer projector).
         head (dict): A :class:`MoCoV3SlotHead` config.
         distill (dict, optional): An :class:`EnsembleDistillLoss` config.
-        base_momentum (float): The student's weight at step 0. Defaults to
-            0.01 (MoCo v3's 0.99 -> 1 cosine).
-        **kwargs: ``data_preprocessor``, ``init_cfg``.
+        **kwargs: ``teacher`` (default: an :class:`EMATeacher` whose
+            ``momentum``, the student's weight at step 0, is 0.01: MoCo v3's
+            0.99 -> 1 cosine), ``views`` (two views, each its own forward,
+            both seen by the momentum encoder), ``base_momentum``,
+            ``data_preprocessor``, ``init_cfg``.
     """
 
+    default_views = dict(num_views=2)
+    fixed_views = ('num_views', )  # the symmetric two-view InfoNCE
+    default_teacher = dict(type='EMATeacher', momentum=0.01)
+
     def __init__(self, backbone: dict, neck: dict, head: dict,
-                 distill: Optional[dict] = None,
-                 base_momentum: float = 0.01,
-                 **kwargs):
-        # two views, each its own forward (per-view batch statistics), both
-        # seen by the momentum encoder
+                 distill: Optional[dict] = None, **kwargs):
         super().__init__(backbone=backbone, neck=neck, head=head,
-                         distill=distill, base_momentum=base_momentum,
-                         views=dict(num_views=2), **kwargs)
+                         distill=distill, **kwargs)
         if self.distill is not None and self.distill.feature_weight:
             raise ValueError('MTEMoCoV3: EnsembleDistillLoss.feature_weight '
                              'is implemented for MTEDINO / MTEiBOT only')

@@ -3,21 +3,29 @@ a part the config names: an EMA copy of the student (DINO, iBOT, MoCo v3,
 BYOL), the student itself under ``no_grad`` (SimSiam) or the student itself
 with gradients through both branches (Barlow Twins).
 
-All expose what the algorithms read: ``module`` (the teacher's ``backbone``
-and ``neck``), ``update_parameters(student)`` (called right before the
-teacher forward), ``is_copy`` and ``stop_grad``. The algorithm builds its
-teacher from ``teacher=dict(type='EMATeacher' | 'StopGradTeacher' |
-'SiameseTeacher', ...)`` with
-:func:`build_teacher` (they are parts of the algorithm, built around its
-student, so they are not in the registry)."""
+A teacher is a registered part that a config names
+(``model.teacher=dict(type='EMATeacher' | 'StopGradTeacher' |
+'SiameseTeacher', ...)``), built by :func:`build_teacher` around the
+algorithm's student (``student``: a callable that returns the student's
+``backbone`` and ``neck``). Each exposes what the algorithms, export, kNN
+and token maps read (:data:`TEACHER_CONTRACT`): ``module`` (the teacher's
+``backbone`` and ``neck``), ``update_parameters(student)`` (called right
+before the teacher forward), ``is_copy`` (whether it has parameters of its
+own, saved in checkpoints as ``teacher.module.*``) and ``stop_grad``; and
+``has_momentum``, whether the algorithm's ``base_momentum`` is its
+``momentum``."""
 from typing import Callable, Optional
 
 from mmpretrain.models import CosineEMA
 from torch import nn
 
-TEACHERS = ('EMATeacher', 'StopGradTeacher', 'SiameseTeacher')
+from ...registry import MODELS
+
+#: what an algorithm reads of any teacher
+TEACHER_CONTRACT = ('module', 'update_parameters', 'is_copy', 'stop_grad')
 
 
+@MODELS.register_module()
 class EMATeacher(CosineEMA):
     """mmpretrain's ``CosineEMA`` of the student's backbone and neck: its
     ``momentum`` is the *student's* weight in the update, annealed by a
@@ -29,18 +37,22 @@ class EMATeacher(CosineEMA):
     ``teacher.steps`` in checkpoints.
 
     Args:
-        model (nn.Module): The student modules to copy.
+        student (Callable[[], nn.Module]): Returns the student modules to
+            copy.
         momentum (float): The student's weight at step 0.
         end_momentum (float): Its weight at the last step. Defaults to 0.
+        **kwargs: The other options of mmpretrain's ``CosineEMA``.
     """
 
     is_copy = True
     stop_grad = True
+    has_momentum = True
 
-    def __init__(self, model: nn.Module, momentum: float = 0.004,
-                 end_momentum: float = 0.0, **kwargs):
-        super().__init__(model, momentum=momentum, end_momentum=end_momentum,
-                         **kwargs)
+    def __init__(self, student: Callable[[], nn.Module],
+                 momentum: float = 0.004, end_momentum: float = 0.0,
+                 **kwargs):
+        super().__init__(student(), momentum=momentum,
+                         end_momentum=end_momentum, **kwargs)
         for module in self.module.modules():
             if isinstance(module, nn.Dropout):
                 module.p = 0.0
@@ -48,6 +60,7 @@ class EMATeacher(CosineEMA):
                 module.drop_prob = 0.0
 
 
+@MODELS.register_module()
 class StopGradTeacher:
     """The student itself as the teacher, its outputs taken under
     ``no_grad`` (the stop-gradient branch of SimSiam, Chen & He, CVPR 2021):
@@ -62,6 +75,7 @@ class StopGradTeacher:
 
     is_copy = False
     stop_grad = True
+    has_momentum = False
 
     def __init__(self, student: Callable[[], nn.Module]):
         self._student = student
@@ -77,6 +91,7 @@ class StopGradTeacher:
         return f'{type(self).__name__}()'
 
 
+@MODELS.register_module()
 class SiameseTeacher(StopGradTeacher):
     """The student itself on the target branch too, with gradients through
     both branches (Barlow Twins, Zbontar et al., ICML 2021: one network, a
@@ -86,17 +101,53 @@ class SiameseTeacher(StopGradTeacher):
     stop_grad = False
 
 
-def build_teacher(cfg: Optional[dict], student: Callable[[], nn.Module]):
-    """The teacher a config names (``type`` one of :data:`TEACHERS`, other
-    keys its arguments)."""
-    cfg = dict(cfg or dict(type='EMATeacher'))
-    kind = cfg.pop('type', 'EMATeacher')
-    if kind in ('EMATeacher', 'mte_mm.EMATeacher'):
-        return EMATeacher(student(), **cfg)
-    for cls in (StopGradTeacher, SiameseTeacher):
-        if kind in (cls.__name__, f'mte_mm.{cls.__name__}'):
-            if cfg:
-                raise ValueError(f'{cls.__name__} takes no arguments, got '
-                                 f'{sorted(cfg)}')
-            return cls(student)
-    raise ValueError(f'teacher type {kind!r}: choose from {TEACHERS}')
+def teacher_class(cfg: dict, key: str = 'model.teacher') -> type:
+    """The registered class that ``cfg['type']`` names; a clear error,
+    naming ``key``, for a name that is not a registered teacher."""
+    name = cfg.get('type')
+    cls = MODELS.get(name) if isinstance(name, str) else name
+    if not isinstance(cls, type) or not all(
+            hasattr(cls, attr) for attr in TEACHER_CONTRACT[2:]):
+        teachers = sorted(
+            n for n, c in MODELS.module_dict.items()
+            if all(hasattr(c, attr) for attr in TEACHER_CONTRACT[2:]))
+        raise ValueError(f'{key}.type={name!r} is not a registered teacher: '
+                         f'choose from {teachers}')
+    return cls
+
+
+def build_teacher(cfg: dict, student: Callable[[], nn.Module],
+                  key: str = 'model.teacher'):
+    """The teacher ``cfg`` names, built around ``student``; errors name
+    ``key`` (the config key it came from)."""
+    cls = teacher_class(cfg, key)
+    args = {k: v for k, v in cfg.items() if k != 'type'}
+    try:
+        teacher = cls(student, **args)
+    except TypeError as exc:
+        raise ValueError(f'{key}: {cls.__name__} {exc}') from exc
+    missing = [attr for attr in TEACHER_CONTRACT if not hasattr(teacher, attr)]
+    if missing:
+        raise ValueError(f'{key}.type={cfg["type"]!r}: a teacher needs '
+                         f'{missing}')
+    return teacher
+
+
+def resolve_teacher_config(default: dict, teacher: Optional[dict],
+                           base_momentum: Optional[float]) -> dict:
+    """The teacher config of an algorithm: its ``default`` updated key by key
+    with the config's ``teacher`` when that names the same type (or none),
+    else the config's; ``base_momentum`` (mmpretrain's name) becomes the
+    ``momentum`` of a teacher that has one (:attr:`has_momentum`)."""
+    teacher = dict(teacher or {})
+    if teacher.get('type', default['type']) == default['type']:
+        cfg = dict(default, **teacher)
+    else:
+        cfg = teacher
+    if base_momentum is not None and teacher_class(cfg).has_momentum:
+        if 'momentum' in teacher:
+            raise ValueError(
+                f'model.base_momentum={base_momentum} and model.teacher.'
+                f'momentum={teacher["momentum"]}: set one of them')
+        cfg['momentum'] = base_momentum
+    return cfg

@@ -1,12 +1,17 @@
 """Which views each part of a Multi-Token Enhancing step sees (MTE, arXiv
-2411.15787), a part the algorithm's config names (``views=dict(...)``)."""
-from typing import List, Optional
+2411.15787), a registered part the algorithm's config names
+(``model.views=dict(...)``, type ``ViewPolicy`` unless it says otherwise),
+over the defaults the algorithm declares (:func:`build_view_policy`)."""
+from typing import List, Optional, Sequence
 
 from torch import Tensor
+
+from ...registry import MODELS
 
 AUX_VIEWS = ('teacher', 'all')
 
 
+@MODELS.register_module()
 class ViewPolicy:
     """The views of one MTE step.
 
@@ -30,16 +35,16 @@ class ViewPolicy:
                  aux_views: str = 'all', share_forward: bool = False,
                  num_views: Optional[int] = None):
         if aux_views not in AUX_VIEWS:
-            raise ValueError(f'views.aux_views must be one of {AUX_VIEWS}, '
+            raise ValueError(f'model.views.aux_views must be one of {AUX_VIEWS}, '
                              f'got {aux_views!r}')
         for name, value in (('teacher_views', teacher_views),
                             ('num_views', num_views)):
             if value is not None and value < 1:
-                raise ValueError(f'views.{name} must be >= 1 or None, got '
+                raise ValueError(f'model.views.{name} must be >= 1 or None, got '
                                  f'{value}')
         if None not in (teacher_views, num_views) and \
                 teacher_views > num_views:
-            raise ValueError(f'views.teacher_views={teacher_views} > '
+            raise ValueError(f'model.views.teacher_views={teacher_views} > '
                              f'num_views={num_views}')
         self.teacher_views = teacher_views
         self.aux_views = aux_views
@@ -77,3 +82,29 @@ class ViewPolicy:
         if self.aux_views == 'all' or num_slots == 1:
             return None
         return self.num_teacher_views(inputs)
+
+
+def build_view_policy(default: dict, views: Optional[dict] = None,
+                      fixed: Sequence[str] = (), owner: str = 'model'):
+    """The view policy of an algorithm: its ``default`` updated key by key
+    with the config's ``views``. A key in ``fixed`` (one the method's step
+    depends on, e.g. MoCo v3's two views) may be restated, not changed;
+    errors name the config key and ``owner`` (the algorithm)."""
+    views = dict(views or {})
+    for key in fixed:
+        if key in views and views[key] != default.get(key):
+            raise ValueError(
+                f'{owner}: model.views.{key}={views[key]!r}: this method '
+                f'needs {key}={default.get(key)!r}')
+    cfg = dict(dict(type='ViewPolicy'), **default)
+    cfg.update(views)
+    name = cfg.pop('type')
+    # found in mte_mm's registry whatever the default scope (mmdet, mmseg)
+    cls = MODELS.get(name) if isinstance(name, str) else name
+    if not isinstance(cls, type):
+        raise ValueError(f'{owner}: model.views.type={name!r} is not a '
+                         'registered view policy')
+    try:
+        return cls(**cfg)
+    except TypeError as exc:
+        raise ValueError(f'{owner}: model.views: {exc}') from exc

@@ -280,3 +280,67 @@ def test_barlow_two_processes_equal_one_process_on_the_whole_batch(mode):
         torch.testing.assert_close(results[rank]['grad_t'],
                                    2 * tr.grad[:, part])
         torch.testing.assert_close(results[rank]['state'], head.state_dict())
+
+
+def test_a_config_names_the_teacher_and_the_views_of_mte_byol():
+    """``model.teacher`` and ``model.views`` are parts a config names: MTE-BYOL
+    with ``teacher=dict(type='StopGradTeacher')`` (its ``base_momentum`` is
+    then unused) trains SimSiam-style, its step the by-hand formula
+    ``L = w * sum_u mean_b(-cos(q_u, sg(z_{1-u})))`` with ``z_u`` the
+    student's projection of view u (its own forward) and ``q_u`` the
+    predictor's, in loss and in every gradient; no momentum copy."""
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    model = build_ours('byol', 'resnet', teacher=dict(type='StopGradTeacher'),
+                       views=dict(num_views=2, share_forward=False))
+    model.double()
+    assert not any(k.startswith('teacher.') for k in model.state_dict())
+    # a first step, so that an EMA teacher would no longer be the student
+    train_step(model, torch.optim.SGD(model.parameters(), lr=0.5),
+               [v.double() for v in views('resnet', seed=2)],
+               lambda d: sum(v for k, v in d.items() if k.startswith('loss')))
+    inputs = [v.double() for v in views('resnet')]
+    losses = model.loss(inputs, [])
+    got = sum(v for k, v in losses.items() if k.startswith('loss'))
+    got_grads = torch.autograd.grad(got, list(model.parameters()),
+                                    allow_unused=True)
+
+    z = [model.encode(model._student(), x)['projected'][:, 0] for x in inputs]
+    q = [model.head.predictor(z_u[:, None])[:, 0] for z_u in z]
+    weight = METHODS['byol'][2]['loss_weight']
+    want = weight * sum(-F.cosine_similarity(q[u], z[1 - u].detach()).mean()
+                        for u in range(2))
+    torch.testing.assert_close(got, want)
+    want_grads = torch.autograd.grad(want, list(model.parameters()),
+                                     allow_unused=True)
+    for (name, _), a, b in zip(model.named_parameters(), got_grads,
+                               want_grads):
+        assert (a is None) == (b is None), name
+        if a is not None:
+            torch.testing.assert_close(a, b, msg=lambda m, n=name: f'{n}: {m}')
+
+
+def test_what_a_method_cannot_do_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match=r'MTEBYOL: model\.views\.num_views=3:'
+                       r' this method needs num_views=2'):
+        build_ours('byol', 'resnet', views=dict(num_views=3))
+    with pytest.raises(ValueError, match=r"model\.teacher\.type='Copy' is not"
+                       r" a registered teacher: choose from \[.*'EMATeacher'"):
+        build_ours('simsiam', 'resnet', teacher=dict(type='Copy'))
+    with pytest.raises(ValueError, match=r'model\.teacher: StopGradTeacher .*'
+                       r"unexpected keyword argument 'momentum'"):
+        build_ours('simsiam', 'resnet',
+                   teacher=dict(type='StopGradTeacher', momentum=0.1))
+    with pytest.raises(ValueError, match=r'model\.base_momentum=0\.01 and '
+                       r'model\.teacher\.momentum=0\.02: set one of them'):
+        build_ours('byol', 'resnet', teacher=dict(momentum=0.02))
+    with pytest.raises(ValueError, match=r'model\.views: .*unexpected keyword'
+                       r" argument 'teacher_crops'"):
+        build_ours('barlowtwins', 'resnet', views=dict(teacher_crops=2))
+    # the defaults are data: a teacher config without a type updates the
+    # method's default, another type replaces it
+    ema = build_ours('simsiam', 'resnet', teacher=dict(type='EMATeacher',
+                                                       momentum=0.5))
+    assert ema.teacher.is_copy and ema.teacher.momentum == 0.5
+    byol = build_ours('byol', 'resnet')
+    assert byol.teacher.momentum == 0.01  # build_ours' base_momentum

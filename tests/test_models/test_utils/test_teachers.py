@@ -105,9 +105,11 @@ def test_ema_teacher_end_momentum_and_bad_teachers():
     model.update_teacher()  # momentum 0.1 whatever the step (end = start)
     torch.testing.assert_close(teacher[name],
                                0.9 * before + 0.1 * student[name])
-    with pytest.raises(ValueError, match="teacher type 'Copy'"):
+    with pytest.raises(ValueError, match="model.teacher.type='Copy' is not a "
+                       'registered teacher'):
         build(teacher=dict(type='Copy'))
-    with pytest.raises(ValueError, match='StopGradTeacher takes no'):
+    with pytest.raises(ValueError, match="model.teacher: StopGradTeacher .*"
+                       "unexpected keyword argument 'momentum'"):
         build(teacher=dict(type='StopGradTeacher', momentum=0.1))
 
 
@@ -124,3 +126,16 @@ def test_export_of_a_stop_grad_teacher_reads_the_student():
                                           'teacher') == 'teacher'
     assert export_backbone.resolve_source(
         dict(teacher=dict(type='EMATeacher')), 'teacher') == 'teacher'
+    # the algorithm's own default teacher, asked whether it is a copy
+    for algorithm, source in (('MTESimSiam', 'student'),
+                              ('MTEBarlowTwins', 'student'),
+                              ('MTEBYOL', 'teacher')):
+        assert export_backbone.resolve_source(
+            dict(type=algorithm), 'teacher') == source, algorithm
+    assert export_backbone.resolve_source(
+        dict(type='MTEBYOL', teacher=dict(type='StopGradTeacher')),
+        'teacher') == 'student'
+    assert export_backbone.resolve_source(
+        dict(type='MTESimSiam', teacher=dict(type='EMATeacher')),
+        'teacher') == 'teacher'
+
