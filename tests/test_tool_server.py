@@ -2,6 +2,7 @@
 child forked from it behaves as ``python TOOL ARGS`` in a fresh interpreter
 would, and it serves only the tools it can stand for."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from mmpretrain.registry import MODELS
 atexit.register(lambda: print('atexit ran', end=''))
 print(json.dumps(dict(
     argv=sys.argv, cwd=os.getcwd(), x=os.environ.get('X'),
-    path=sys.path[:2], tmp=tempfile.gettempdir(), name=__name__,
+    path=sys.path[:3], tmp=tempfile.gettempdir(), name=__name__,
     registered='MTEDINO' in MODELS.module_dict,
     stdin=sys.stdin.read())))
 sys.stdout.flush()
@@ -58,8 +59,10 @@ def server(tmp_path_factory):
 def test_a_served_tool_runs_as_in_a_fresh_interpreter(server, tmp_path):
     server, root = server
     probe = root / 'probe.py'
-    env = tool_env({'X': 'value', 'TMPDIR': str(tmp_path),
-                    'PYTHONPATH': str(tmp_path / 'extra')})
+    # the repo is on the server's path already, after site-packages (the
+    # editable install): PYTHONPATH puts it first all the same
+    env = tool_env({'X': 'value', 'TMPDIR': str(tmp_path), 'PYTHONPATH':
+                    os.pathsep.join([str(tmp_path / 'extra'), str(REPO)])})
     served = server.run([probe, 'ok'], tmp_path, env, timeout=120)
     again = server.run([probe, 'ok'], tmp_path, env, timeout=120)
     fresh = subprocess.run([sys.executable, str(probe), 'ok'], cwd=tmp_path,
@@ -69,7 +72,7 @@ def test_a_served_tool_runs_as_in_a_fresh_interpreter(server, tmp_path):
     assert served.stdout == fresh.stdout  # argv, cwd, env, sys.path[0], ...
     report = json.loads(served.stdout[:-len('atexit ran')])
     assert report['tmp'] == str(tmp_path) and report['x'] == 'value'
-    assert report['path'] == [str(root), str(tmp_path / 'extra')]
+    assert report['path'] == [str(root), str(tmp_path / 'extra'), str(REPO)]
     assert report['name'] == '__main__' and report['registered']
     assert served.stdout.endswith('atexit ran')
     # fresh seeds in every child, as in every fresh interpreter

@@ -148,8 +148,13 @@ def _become(request):
     script = request['argv'][0]
     sys.argv = list(request['argv'])
     sys.path[0] = os.path.dirname(os.path.abspath(script))
-    sys.path[1:1] = [entry for entry in os.environ.get(
-        'PYTHONPATH', '').split(os.pathsep) if entry and entry not in sys.path]
+    # PYTHONPATH right after it, as Python puts it, even an entry the server
+    # has later on (the editable install's .pth adds the repo after
+    # site-packages, where a site-packages 'tests' package would shadow ours)
+    entries = [entry for entry in os.environ.get('PYTHONPATH', '').split(
+        os.pathsep) if entry]
+    sys.path[1:] = entries + [entry for entry in sys.path[1:]
+                              if entry not in entries]
     tempfile.tempdir = None  # TMPDIR as this run's environment says
     import numpy as np
     np.random.seed()  # a fresh interpreter's global numpy state is random
