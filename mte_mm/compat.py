@@ -112,22 +112,6 @@ def check_minimum_versions(found: dict = None) -> None:
                               f'{package}=={version} is installed')
 
 
-def register_load_state_dict_pre_hook(module: torch.nn.Module, hook):
-    """``module.register_load_state_dict_pre_hook(hook)``, public from torch
-    2.5; torch 2.1 - 2.4 have the same hook (``hook(module, state_dict,
-    prefix, local_metadata, strict, missing_keys, unexpected_keys,
-    error_msgs)``) as ``_register_load_state_dict_pre_hook(...,
-    with_module=True)``.
-
-    Returns:
-        The hook's removable handle.
-    """
-    public = getattr(module, 'register_load_state_dict_pre_hook', None)
-    if public is not None:
-        return public(hook)
-    return module._register_load_state_dict_pre_hook(hook, with_module=True)
-
-
 def load_from_local(filename: str, map_location=None):
     """mmengine's local checkpoint loader with ``weights_only=False``.
 

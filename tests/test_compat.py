@@ -274,18 +274,3 @@ def test_versions_below_the_tested_minimum_are_one_line(package, version):
         f'mte_mm needs {package}>={MINIMUM_VERSIONS[package]}, but '
         f'{package}=={version} is installed')
 
-
-def test_load_state_dict_pre_hook_on_every_torch():
-    """torch < 2.5 has the hook only as a private method: the helper runs
-    the same hook either way (and the public path where it exists)."""
-    from mte_mm.compat import register_load_state_dict_pre_hook
-    seen = []
-    module = torch.nn.Linear(2, 2)
-    handle = register_load_state_dict_pre_hook(
-        module, lambda mod, state, prefix, *rest: seen.append(
-            (mod, sorted(state))))
-    module.load_state_dict(module.state_dict())
-    assert seen == [(module, ['bias', 'weight'])]
-    handle.remove()
-    module.load_state_dict(module.state_dict())
-    assert len(seen) == 1

@@ -81,10 +81,7 @@ BUILD_ARGS = dict(
         IBOTProjector=dict(in_channels=32, out_channels=16,
                            hidden_channels=32, bottleneck_channels=8,
                            shared_last_layer=False),
-        IBOTHead=dict(in_channels=32, out_channels=16, hidden_channels=32,
-                      bottleneck_channels=8),  # deprecated alias
         DINOSlotHead=dict(out_channels=16, num_slots=3),
-        DINOLoss=dict(out_channels=16, num_slots=3),  # deprecated alias
         SlotwiseProjector=dict(module=_NONLINEAR),
         MoCoV3SlotHead=dict(predictor=dict(_NONLINEAR, in_channels=16)),
         LatentPredictSlotHead=dict(predictor=dict(_NONLINEAR,
@@ -163,10 +160,7 @@ PROJECTS_DINO = dict(models={'DINO', 'DINOHead', 'DINONeck'},
 
 def test_no_name_we_register_collides_with_mmpretrain_or_projects_dino():
     """A name (case-insensitive) that mmpretrain or its projects/dino
-    registers with its own class must not be one of ours, and the
-    deprecated aliases say their new name."""
-    import warnings
-
+    registers with its own class must not be one of ours."""
     from mmpretrain.utils import register_all_modules
 
     from mte_mm.registry import ALL_REGISTRIES
@@ -179,15 +173,8 @@ def test_no_name_we_register_collides_with_mmpretrain_or_projects_dino():
         theirs |= {name.lower() for name in PROJECTS_DINO.get(kind, ())}
         assert not ours & theirs, (kind, ours & theirs)
     from mte_mm.registry import MODELS
-    for old, new in (('DINOLoss', 'DINOSlotHead'),
-                     ('IBOTHead', 'IBOTProjector')):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            obj = MODELS.build(dict(BUILD_ARGS['models'][old], type=old))
-        assert isinstance(obj, MODELS.get(new))
-        assert any(new in str(w.message) and old in str(w.message)
-                   for w in caught), old
-    assert 'DINOHead' not in MODELS.module_dict
+    for gone in ('DINOHead', 'DINOLoss', 'IBOTHead'):  # 0.1.0's names
+        assert gone not in MODELS.module_dict
 
 
 @pytest.mark.transfer  # the mmdet and mmseg scopes

@@ -28,7 +28,6 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
-from mte_mm.models import upgrade_legacy_state_dict
 from mte_mm.models.layers.attention_pooling import AttentionPooling
 from mte_mm.models.backbones import (extract_backbone, extract_pooling,
                                      pooled_image_feature)
@@ -49,8 +48,7 @@ def load_state_dict(path: str) -> dict:
     if not isinstance(ckpt, dict) or not isinstance(
             ckpt.get('state_dict', ckpt), dict):
         raise ValueError(f'{path} holds no state dict')
-    # MTEDINO checkpoints from before the MTE modules: today's key names
-    return upgrade_legacy_state_dict(ckpt.get('state_dict', ckpt))
+    return ckpt.get('state_dict', ckpt)
 
 
 atomic_save = atomic_torch_save  # the name this tool's callers know

@@ -12,12 +12,10 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from ...compat import register_load_state_dict_pre_hook
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 from ..utils.teachers import build_teacher, resolve_teacher_config
 from ..utils.view_groups import ViewGroups
 from ..utils.view_policy import build_view_policy
-from .legacy import upgrade_legacy_state_dict
 
 SOURCES = ('teacher', 'student')
 SLOT_WEIGHTINGS = ('mean', 'global_full')
@@ -133,8 +131,6 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         self.teacher = build_teacher(
             resolve_teacher_config(self.default_teacher, teacher,
                                    base_momentum), self._student)
-        # checkpoints of MTEDINO from before these modules still load
-        register_load_state_dict_pre_hook(self, _upgrade_legacy_hook)
         if compile_backbone:
             # after the teacher's copy: each backbone compiles its own
             # bound method (a copy made later would call the original's)
@@ -444,14 +440,3 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         maps['pooled'] = self.extract_tokens(images, source)['pool_weights']
         return maps
 
-
-def _upgrade_legacy_hook(module, state_dict, prefix, *args) -> None:
-    """Rename, in place, the keys of a checkpoint written before the MTE
-    modules existed (see :mod:`.legacy`)."""
-    own = {k[len(prefix):]: k for k in state_dict if k.startswith(prefix)}
-    upgraded = upgrade_legacy_state_dict({k: state_dict[full]
-                                          for k, full in own.items()})
-    if set(upgraded) != set(own):
-        for full in own.values():
-            del state_dict[full]
-        state_dict.update({prefix + k: v for k, v in upgraded.items()})

@@ -8,7 +8,6 @@ from mmengine.logging import print_log
 
 from ...registry import MODELS
 from .base_mte import BaseMTESelfSupervisor
-from .legacy import check_moved_args
 
 # aux_loss_views -> ViewPolicy.aux_views
 AUX_LOSS_VIEWS = {'global': 'teacher', 'all': 'all'}
@@ -69,7 +68,6 @@ class MTEDINO(BaseMTESelfSupervisor):
                  aux_loss_views: Optional[str] = None,
                  views: Optional[dict] = None,
                  **kwargs):
-        check_moved_args('MTEDINO', kwargs)
         # DINO's names for two of the view policy's keys
         named = {}
         if num_global_views is not None:

@@ -1,7 +1,6 @@
 """DINO's criterion (Caron et al., ICCV 2021) per token slot: the head of
 Multi-Token Enhancing (arXiv 2411.15787) on DINO and iBOT
 (:class:`BaseSlotHead` contract)."""
-import warnings
 from typing import Optional
 
 import torch
@@ -108,13 +107,3 @@ class DINOSlotHead(BaseSlotHead):
                       at_least_float32(teacher_out).sum(dim=dims), count,
                       self.center_momentum)
 
-
-@MODELS.register_module()
-class DINOLoss(DINOSlotHead):
-    """Deprecated name of :class:`DINOSlotHead` (the criterion holder is a
-    head, as in mmpretrain); the same module and state."""
-
-    def __init__(self, *args, **kwargs):
-        warnings.warn("type='DINOLoss' is deprecated: use 'DINOSlotHead'",
-                      FutureWarning, stacklevel=2)
-        super().__init__(*args, **kwargs)

@@ -4,7 +4,6 @@ that also projects patch tokens, for iBOT and MTE-iBOT (Multi-Token
 Enhancing, arXiv 2411.15787)."""
 from typing import Optional
 
-import warnings
 
 import torch.nn.functional as F
 from torch import Tensor
@@ -47,7 +46,7 @@ class IBOTProjector(DINOProjector):
         patch_out_channels = patch_out_channels or out_channels
         if shared_last_layer and patch_out_channels != out_channels:
             raise ValueError(
-                f'IBOTHead: a shared last layer needs patch_out_channels '
+                f'IBOTProjector: a shared last layer needs patch_out_channels '
                 f'({patch_out_channels}) == out_channels ({out_channels})')
         self.patch_out_channels = patch_out_channels
         self.shared_last_layer = shared_last_layer
@@ -69,13 +68,3 @@ class IBOTProjector(DINOProjector):
         return last(x, freeze=self.freeze_last_layer).reshape(
             *shape, last.out_features)  # explicit: no masked patch is 0 rows
 
-
-@MODELS.register_module()
-class IBOTHead(IBOTProjector):
-    """Deprecated name of :class:`IBOTProjector` (a projector is a neck-side
-    module, as in mmpretrain); the same module and state."""
-
-    def __init__(self, *args, **kwargs):
-        warnings.warn("type='IBOTHead' is deprecated: use 'IBOTProjector'",
-                      FutureWarning, stacklevel=2)
-        super().__init__(*args, **kwargs)

@@ -10,7 +10,6 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ...compat import register_load_state_dict_pre_hook
 from ...registry import MODELS
 from ..layers.slot_batch_norm import convert_to_slot_batch_norm
 
@@ -79,7 +78,6 @@ class SlotwiseProjector(BaseModule):
         self.input_type = input_type or infer_input_type(self.module)
         # a plain list, not registered twice: the layers live in self.module
         self._norms = convert_to_slot_batch_norm(self.module)
-        register_load_state_dict_pre_hook(self, _unwrapped_keys)
 
     def forward(self, slots: Tensor) -> Tensor:
         """``(..., B, S, C)`` -> ``(..., B, S, D)``."""
@@ -120,11 +118,3 @@ class SlotwiseProjector(BaseModule):
                 "norm in the projector's config instead (norm_cfg=dict("
                 "type='SyncBN'): it is synchronised per slot)")
 
-
-def _unwrapped_keys(module, state_dict, prefix, *args) -> None:
-    """Load-state-dict pre-hook: keys of the wrapped module written without
-    ``module.`` (checkpoints from before the wrapper) get it."""
-    inner = prefix + 'module.'
-    for key in [k for k in state_dict
-                if k.startswith(prefix) and not k.startswith(inner)]:
-        state_dict[inner + key[len(prefix):]] = state_dict.pop(key)

@@ -132,9 +132,6 @@ def test_aux_losses_on_global_views_only():
     torch.testing.assert_close(losses['loss_pooled'], ref[3] / 4)
     with pytest.raises(ValueError, match="'some'"):
         build(aux_loss_views='some')
-    # arguments of the layout before the MTE modules name their new home
-    with pytest.raises(TypeError, match='loss -> model.head'):
-        build(loss=dict(type='DINOSlotHead', out_channels=OUT))
 
 
 def test_distill_from_selects_the_ensemble():

@@ -93,14 +93,15 @@ def test_layers_swapped_at_build_and_state_dict_names_kept():
     assert SlotwiseProjector(nonlinear_neck()).input_type == 'tuple'
     # no forward is replaced on any instance
     assert all('forward' not in vars(m) for m in projector.modules())
-    # keys are the projector's under module.; old unwrapped keys still load
+    # keys are the projector's under module. (0.1.0's unwrapped keys:
+    # tools/model_converters/upgrade_mte_checkpoint.py)
     ref = plain_mlp()
     assert {f'module.{k}' for k in ref.state_dict()} == \
         set(projector.state_dict())
     for value in ref.state_dict().values():
         if value.is_floating_point():
             value.add_(1.0)
-    projector.load_state_dict(ref.state_dict())
+    projector.module.load_state_dict(ref.state_dict())
     torch.testing.assert_close(projector.module.state_dict(),
                                ref.state_dict())
 
