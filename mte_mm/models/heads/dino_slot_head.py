@@ -8,15 +8,15 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...registry import MODELS
-from ..losses.dino_loss import (cross_view_cross_entropy, update_center,
-                                warmup_temperature)
+from ..losses.dino_loss import (TeacherTempSchedule,
+                                cross_view_cross_entropy, update_center)
 from ..utils.precision import at_least_float32
 from ..utils.view_groups import ViewGroups
-from .slot_head import BaseSlotHead, Views
+from .slot_head import BaseSlotHead, Views, slot_mean
 
 
 @MODELS.register_module()
-class DINOSlotHead(BaseSlotHead):
+class DINOSlotHead(BaseSlotHead, TeacherTempSchedule):
     """Centred, sharpened teacher targets and the cross-view DINO loss: the
     head of MTE-DINO and MTE-iBOT (it is student-only; DINO's projection MLP
     is the neck's projector, :class:`DINOProjector`, which the teacher
@@ -64,13 +64,6 @@ class DINOSlotHead(BaseSlotHead):
             'center', torch.zeros(num_slots if center_per_slot else 1,
                                   out_channels))
 
-    def teacher_temp_at(self, epoch: int) -> float:
-        """The teacher temperature of ``epoch``
-        (:func:`warmup_temperature`)."""
-        return warmup_temperature(epoch, self.warmup_teacher_temp,
-                                  self.teacher_temp,
-                                  self.warmup_teacher_temp_epochs)
-
     def targets(self, teacher_out: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of ``(V_t, B, S, D)`` teacher logits."""
         # float32 whatever the autocast type: sharpened logits (T = 0.04)
@@ -92,9 +85,7 @@ class DINOSlotHead(BaseSlotHead):
                   weights: Optional[Tensor] = None) -> Tensor:
         """The ensemble target: the (weighted) mean of the slots'
         probabilities."""
-        if weights is None:
-            return targets.mean(dim=2, keepdim=True)
-        return (targets * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
+        return slot_mean(targets, weights)
 
     @torch.no_grad()
     def update(self, teacher_out: Tensor) -> None:

@@ -20,7 +20,7 @@ from ..layers.slot_batch_norm import SlotBatchNorm
 from ..necks.slotwise_projector import SlotwiseProjector
 from ..utils.precision import at_least_float32
 from ..utils.view_groups import ViewGroups
-from .slot_head import BaseSlotHead, Views
+from .slot_head import BaseSlotHead, Views, slot_mean
 
 
 CROSS_CORRELATIONS = ('matrix', 'gram')
@@ -43,9 +43,7 @@ def normalised_mean(targets: Tensor, weights: Optional[Tensor] = None
     embeddings (``weights`` ``(V, B, S_e)``: a weighted mean) ->
     ``(V, B, 1, D)``."""
     members = F.normalize(at_least_float32(targets), dim=-1)
-    mean = members.mean(dim=2, keepdim=True) if weights is None else \
-        (members * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
-    return F.normalize(mean, dim=-1)
+    return F.normalize(slot_mean(members, weights), dim=-1)
 
 
 @MODELS.register_module()
@@ -214,6 +212,4 @@ class LatentCrossCorrelationSlotHead(BaseSlotHead):
 
     def aggregate(self, targets: Tensor,
                   weights: Optional[Tensor] = None) -> Tensor:
-        if weights is None:
-            return targets.mean(dim=2, keepdim=True)
-        return (targets * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
+        return slot_mean(targets, weights)

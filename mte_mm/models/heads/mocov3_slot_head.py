@@ -12,7 +12,7 @@ from ...registry import MODELS
 from ..necks.slotwise_projector import SlotwiseProjector
 from ..utils.precision import at_least_float32
 from ..utils.view_groups import ViewGroups
-from .slot_head import BaseSlotHead, Views
+from .slot_head import BaseSlotHead, Views, slot_mean
 
 
 @MODELS.register_module()
@@ -86,6 +86,4 @@ class MoCoV3SlotHead(BaseSlotHead):
                   weights: Optional[Tensor] = None) -> Tensor:
         """The ensemble key ``norm(mean_j norm(k_j))`` (``weights``: a
         weighted mean)."""
-        mean = targets.mean(dim=2, keepdim=True) if weights is None else \
-            (targets * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
-        return F.normalize(mean, dim=-1)
+        return F.normalize(slot_mean(targets, weights), dim=-1)

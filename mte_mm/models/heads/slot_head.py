@@ -16,6 +16,16 @@ from ..utils.view_groups import ViewGroups
 Views = Union[ViewGroups, Tensor]
 
 
+def slot_mean(values: Tensor, weights: Optional[Tensor] = None) -> Tensor:
+    """The mean over the slots of ``(V, B, S, D)`` values, or their weighted
+    sum with ``weights`` ``(V, B, S)`` (summing to 1 over ``S``) ->
+    ``(V, B, 1, D)``: every head's ensemble (:meth:`BaseSlotHead.aggregate`)
+    is this mean of its own target form."""
+    if weights is None:
+        return values.mean(dim=2, keepdim=True)
+    return (values * weights.unsqueeze(-1)).sum(dim=2, keepdim=True)
+
+
 class BaseSlotHead(BaseModule, metaclass=ABCMeta):
     """Shapes: ``V`` views, ``B`` images, ``S`` slots, ``D`` channels; the
     teacher side is a tensor ``(V_t, B, S, D)`` of the ``V_t`` views the

@@ -56,6 +56,18 @@ def warmup_temperature(epoch: int, start: float, final: float,
     return start + (final - start) * epoch / (warmup_epochs - 1)
 
 
+
+class TeacherTempSchedule:
+    """What DINO's slot head and iBOT's patch loss share: the teacher
+    temperature of an epoch (:func:`warmup_temperature`) from the module's
+    ``warmup_teacher_temp``, ``teacher_temp`` and
+    ``warmup_teacher_temp_epochs``."""
+
+    def teacher_temp_at(self, epoch: int) -> float:
+        return warmup_temperature(epoch, self.warmup_teacher_temp,
+                                  self.teacher_temp,
+                                  self.warmup_teacher_temp_epochs)
+
 @torch.no_grad()
 def update_center(center: Tensor, batch_sum: Tensor, count: int,
                   momentum: float) -> None:

@@ -10,11 +10,11 @@ from torch import Tensor
 
 from ...registry import MODELS
 from ..utils.precision import at_least_float32
-from .dino_loss import update_center, warmup_temperature
+from .dino_loss import TeacherTempSchedule, update_center
 
 
 @MODELS.register_module()
-class IBOTPatchLoss(BaseModule):
+class IBOTPatchLoss(BaseModule, TeacherTempSchedule):
     """Masked image modeling on patch tokens, same view only.
 
     For each global view q the student's prediction at a masked patch i of
@@ -61,12 +61,6 @@ class IBOTPatchLoss(BaseModule):
         self.center_momentum = center_momentum
         self.loss_weight = loss_weight
         self.register_buffer('center', torch.zeros(1, out_channels))
-
-    def teacher_temp_at(self, epoch: int) -> float:
-        """The teacher temperature of ``epoch`` (:func:`warmup_temperature`)."""
-        return warmup_temperature(epoch, self.warmup_teacher_temp,
-                                  self.teacher_temp,
-                                  self.warmup_teacher_temp_epochs)
 
     def targets(self, teacher_logits: Tensor, epoch: int = 0) -> Tensor:
         """Centred, sharpened softmax of teacher patch logits ``(..., D)``."""
