@@ -1,4 +1,5 @@
 """mte_mm.utils.atomic: the one all-or-nothing write helper."""
+import ast
 import json
 from pathlib import Path
 
@@ -36,13 +37,55 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['figure.png']
 
 
-def test_every_replace_goes_through_the_helper():
-    """No tool or module writes its own temporary-then-rename."""
-    offenders = [str(p.relative_to(REPO)) for folder in ('mte_mm', 'tools')
+#: what moves a finished file or folder into place
+MOVES = {('os', 'replace'), ('os', 'rename'), ('os', 'renames'),
+         ('shutil', 'move')}
+
+
+def file_moves(source: str) -> list:
+    """Line numbers of the moves in ``source``: calls of :data:`MOVES` (also
+    imported under any name), ``.rename`` on any object and ``.replace``
+    with one argument (``Path.replace``; ``str.replace`` takes two)."""
+    tree = ast.parse(source)
+    imported = {alias.asname or alias.name
+                for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                for alias in node.names
+                if (node.module, alias.name) in MOVES}
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in imported:
+            lines.append(node.lineno)
+        elif isinstance(func, ast.Attribute):
+            owner = func.value.id if isinstance(func.value, ast.Name) \
+                else None
+            if (owner, func.attr) in MOVES or func.attr in ('rename',
+                                                            'renames') or \
+                    (func.attr == 'replace' and len(node.args) == 1
+                     and not node.keywords):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_every_move_into_place_goes_through_the_helper():
+    """No tool or module writes its own temporary-then-rename: every move
+    of a finished file or folder is mte_mm/utils/atomic.py's."""
+    offenders = {str(p.relative_to(REPO)): file_moves(p.read_text())
+                 for folder in ('mte_mm', 'tools')
                  for p in (REPO / folder).rglob('*.py')
-                 if 'os.replace(' in p.read_text()
-                 and p.name != 'atomic.py']
-    assert offenders == []
+                 if p.name != 'atomic.py'}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_guard_sees_every_way_to_move_a_file():
+    for planted in ('os.replace(a, b)', 'os.rename(a, b)',
+                    'shutil.move(a, b)', 'Path(a).rename(b)',
+                    'Path(a).replace(b)',
+                    'from os import rename as mv\nmv(a, b)'):
+        assert file_moves(planted), planted
+    assert file_moves("name.replace('a', 'b')") == []  # str.replace
 
 
 def test_atomic_folder_is_complete_or_absent(tmp_path):

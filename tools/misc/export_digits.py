@@ -13,8 +13,6 @@ renamed).
 import argparse
 import os
 import os.path as osp
-import shutil
-import tempfile
 
 
 def main(argv=None):
@@ -32,10 +30,9 @@ def main(argv=None):
     from PIL import Image
 
     from mte_mm.datasets import DigitsDataset
-    os.makedirs(osp.dirname(out), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.export_digits.', dir=osp.dirname(out))
-    try:
-        counts = {}
+    from mte_mm.utils.atomic import atomic_folder
+    counts = {}
+    with atomic_folder(out) as tmp:  # OUT did not exist (checked)
         for split, folder in (('train', 'train'), ('test', 'val')):
             dataset = DigitsDataset(split=split, image_size=args.image_size,
                                     lazy_init=False)
@@ -46,10 +43,6 @@ def main(argv=None):
                 Image.fromarray(info['img']).save(
                     osp.join(target, f'{i:04d}.png'))
             counts[folder] = len(dataset)
-        os.rename(tmp, out)  # a folder: OUT did not exist (checked)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f'{counts["train"]} train / {counts["val"]} val digits of '
           f'{args.image_size} px -> {out}')
 

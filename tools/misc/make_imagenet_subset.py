@@ -16,7 +16,6 @@ import argparse
 import os
 import os.path as osp
 import shutil
-import tempfile
 
 
 def parse_args(argv=None):
@@ -106,10 +105,8 @@ def main(argv=None):
         if empty:
             raise SystemExit(f'make_imagenet_subset: no {split} image of '
                              f'{", ".join(empty[:5])}')
-    os.makedirs(osp.dirname(out), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.' + osp.basename(out) + '.',
-                           dir=osp.dirname(out))
-    try:
+    from mte_mm.utils.atomic import atomic_folder  # after the checks
+    with atomic_folder(out) as tmp:
         for split, images in splits.items():
             for wnid, paths in images.items():
                 folder = osp.join(tmp, split, wnid)
@@ -120,10 +117,6 @@ def main(argv=None):
                         shutil.copy2(path, target)
                     else:
                         os.symlink(path, target)
-        os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     counts = {split: sum(map(len, images.values()))
               for split, images in splits.items()}
     print(f'make_imagenet_subset: {out}: {len(classes)} classes, '
