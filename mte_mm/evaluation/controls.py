@@ -18,6 +18,7 @@ whether that margin reaches the threshold (8 points by default).
 import math
 import statistics
 import tempfile
+import uuid
 from typing import Dict, Sequence
 
 import torch
@@ -85,7 +86,10 @@ def untrained_knn(cfg, seed: int, train_set: Dataset, val_set: Dataset,
     cfg.pop('load_from', None)
     with tempfile.TemporaryDirectory(prefix='untrained_knn_') as work_dir:
         cfg.work_dir = work_dir
-        cfg.experiment_name = f'untrained_seed{seed}'
+        # unique: mmengine names its logger and visualizer instances
+        # experiment_name + a timestamp in seconds, and two calls within one
+        # second would share the first one's (its folder already removed)
+        cfg.experiment_name = f'untrained_seed{seed}_{uuid.uuid4().hex[:8]}'
         runner = Runner.from_cfg(cfg)
         model = runner.model
         model.init_weights()  # as Runner.train() does before the first step

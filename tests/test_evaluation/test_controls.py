@@ -103,3 +103,31 @@ def test_controls_must_match_the_seeds():
         learning_regime([1.0, 2.0, 3.0], {'untrained': [1.0, 2.0]})
     with pytest.raises(ValueError, match='at least one control'):
         learning_regime([1.0], {})
+
+
+def test_untrained_control_twice_in_one_second(three_class_folder,
+                                               monkeypatch):
+    """mmengine names a Runner's logger and visualizer by experiment name and
+    a timestamp in seconds: two untrained controls started in the same
+    second (a frozen clock here) must not share the first one's instances,
+    whose folder is gone; and the same seed gives the same number."""
+    import time
+
+    from mmengine.config import Config
+
+    from mte_mm.evaluation.controls import untrained_knn
+
+    from ..conftest import REPO
+    cfg = Config.fromfile(str(REPO / 'configs/small/barlowtwins_learning.py'))
+    cfg.merge_from_dict({
+        'model.backbone.backbone.base_channels': 4,
+        'model.backbone.backbone.stem_channels': 4,
+        'model.neck.in_channels': 32,
+        'model.neck.projector.in_channels': 32})
+    train, val = build_knn_datasets(data_root=str(three_class_folder),
+                                    resize=SIZE, crop=SIZE)
+    now = time.time()
+    monkeypatch.setattr(time, 'time', lambda: now)
+    first, second = (untrained_knn(cfg.copy(), 1, train, val, ks=[3])
+                     for _ in range(2))
+    assert first == second
