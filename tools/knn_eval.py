@@ -11,6 +11,19 @@ Prints a table (one row per token kind: global, each auxiliary and pooled
 token, and their ensemble) and writes it as JSON (atomically). The memory
 bank stays sharded over the processes (each keeps its 1 / world_size of the
 train features), and every process prints its bank size and peak memory.
+
+The controls of a study (``mte_mm.evaluation.controls``, what
+``tools/benchmarks/compare_methods.py`` reports beside its arms), in one
+process, instead of a checkpoint:
+
+    python tools/knn_eval.py CONFIG --data-root FOLDER \
+        [--untrained SEED ...] [--pixels] [--resize 32 --crop 32] [--ks 20 10]
+
+``--untrained``: the global token of the untrained network, built by
+mmengine's Runner from the config at each seed and initialised as a training
+run starts (so at one seed, the initial weights of that run), one line
+``seed S: k=20 A, k=10 B``; ``--pixels``: first the images at ``--resize`` /
+``--crop``, flattened, through the same kNN, ``raw pixels: k=20 A, ...``.
 """
 import argparse
 import os.path as osp
@@ -37,7 +50,14 @@ from mte_mm.utils import (DataRootError, add_launch_args,
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='kNN evaluation (mte_mm)')
     parser.add_argument('config', help='the pretraining config')
-    parser.add_argument('checkpoint', help='a checkpoint of that config')
+    parser.add_argument('checkpoint', nargs='?',
+                        help='a checkpoint of that config (none with '
+                        '--untrained / --pixels)')
+    parser.add_argument('--untrained', type=int, nargs='+', default=[],
+                        metavar='SEED', help='the untrained network at these '
+                        'seeds instead of a checkpoint')
+    parser.add_argument('--pixels', action='store_true',
+                        help='the raw-pixel control instead of a checkpoint')
     parser.add_argument(
         '--data-root', help='folder with train/<class>/* and val/<class>/*; '
         'default: the config key knn_data_root, or mmpretrain dataset '
@@ -60,7 +80,43 @@ def parse_args(argv=None):
                         "a float32 search's numbers")
     parser.add_argument('--out', help='JSON file for the results')
     add_launch_args(parser)
-    return parse_launch_args(parser, argv)
+    args = parse_launch_args(parser, argv)
+    controls = bool(args.untrained or args.pixels)
+    if controls == (args.checkpoint is not None):
+        parser.error('give a CHECKPOINT, or --untrained SEED ... / --pixels '
+                     '(the controls)')
+    if controls and (not args.data_root or args.launcher != 'none'):
+        parser.error('--untrained / --pixels need --data-root and run in one '
+                     'process')
+    return args
+
+
+def evaluate_controls(args, cfg) -> dict:
+    """The raw-pixel and untrained-network controls, printed as they come;
+    ``{'pixels': {k: acc}, 'untrained': {seed: {k: acc}}}``."""
+    from mte_mm.evaluation.controls import pixel_knn, untrained_knn
+    train, val = build_knn_datasets(data_root=args.data_root,
+                                    resize=args.resize, crop=args.crop)
+    results = {}
+    if args.pixels:
+        results['pixels'] = pixel_knn(train, val, ks=args.ks,
+                                      temperature=args.temperature)
+        print('raw pixels: ' + ', '.join(
+            f'k={k} {results["pixels"][k]:.2f}' for k in args.ks), flush=True)
+    for seed in args.untrained:
+        accs = untrained_knn(cfg, seed, train, val, ks=args.ks,
+                             temperature=args.temperature)
+        results.setdefault('untrained', {})[seed] = accs
+        print(f'seed {seed}: ' + ', '.join(f'k={k} {accs[k]:.2f}'
+                                           for k in args.ks), flush=True)
+    if args.out:
+        atomic_json(args.out, {name: ({str(k): v for k, v in accs.items()}
+                                      if name == 'pixels' else
+                                      {str(s): {str(k): v for k, v in
+                                                a.items()}
+                                       for s, a in accs.items()})
+                               for name, accs in results.items()})
+    return results
 
 
 def main(argv=None):
@@ -77,6 +133,8 @@ def main(argv=None):
     except DataRootError as exc:
         print(f'tools/knn_eval.py: {exc}', file=sys.stderr)
         raise SystemExit(1)
+    if args.untrained or args.pixels:
+        return evaluate_controls(args, cfg)
     if args.launcher != 'none' and not prepare_cpu_distributed(
             cfg, args.launcher):
         init_dist(args.launcher)

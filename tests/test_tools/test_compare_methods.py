@@ -1,6 +1,6 @@
 """tools/benchmarks/compare_methods.py on a 2-arm x 2-seed grid of 1 epoch
 (tiny ViT, generated images): outputs, the controls and the regime line,
-agreement with tools/knn_eval.py and tools/benchmarks/untrained_knn.py,
+agreement with tools/knn_eval.py (a checkpoint, and its control mode),
 paired seeds, resuming a killed grid, and errors before training."""
 import json
 import os
@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from ..conftest import REPO, run_tool, tiny_mte_options
+from ..helpers.tool_server import tool_process
 
 sys.path.insert(0, str(REPO / 'tools' / 'benchmarks'))
 import compare_methods  # noqa: E402
@@ -105,12 +106,13 @@ def test_controls_and_the_regime_line(grid, labelled_folder):
                                controls['untrained'][name[-1]])
 
 
-def test_controls_are_the_untrained_knn_tools_at_the_same_seed(
-        grid, labelled_folder):
+def test_controls_are_the_knn_tools_at_the_same_seed(grid, labelled_folder,
+                                                   tmp_path):
     _, results = grid
-    proc = run_tool(['tools/benchmarks/untrained_knn.py', CONFIG,
-                     '--data-root', labelled_folder, '--seeds', '1', '1',
-                     '--pixels',
+    proc = run_tool(['tools/knn_eval.py', CONFIG,
+                     '--data-root', labelled_folder, '--untrained', '1', '1',
+                     '--pixels', '--num-workers', '0', '--out',
+                     tmp_path / 'controls.json',
                      '--ks', '3', '--resize', '64', '--crop', '64',
                      '--cfg-options', *TINY, *DINO[1:]])
     values = [float(v) for v in re.findall(r'^seed 1: k=3 ([\d.]+)$',
@@ -120,6 +122,17 @@ def test_controls_are_the_untrained_knn_tools_at_the_same_seed(
                       ] * 2
     assert proc.stdout.splitlines()[0] == \
         f'raw pixels: k=3 {results["controls"]["pixels"]["3"]:.2f}'
+    kept = json.loads((tmp_path / 'controls.json').read_text())
+    assert kept == {'pixels': results['controls']['pixels'],
+                    'untrained': {'1': results['controls']['untrained']['1']}}
+    # a checkpoint or the controls, and the controls from a folder
+    for args, message in (
+            ([], 'give a CHECKPOINT, or --untrained SEED ... / --pixels'),
+            (['ckpt.pth', '--pixels', '--data-root', labelled_folder],
+             'give a CHECKPOINT, or --untrained SEED ... / --pixels'),
+            (['--pixels'], '--untrained / --pixels need --data-root')):
+        proc = tool_process(['tools/knn_eval.py', CONFIG, *args])
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
 
 def eval_tool(tool, run, data_root, out):
