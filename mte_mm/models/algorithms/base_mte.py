@@ -3,7 +3,7 @@ arXiv 2411.15787): one training step driven by parts the config names (the
 teacher, the view policy, the slot head, the distillation), token slots, the
 slot-mean loss and its logged names, and one accessor for the teacher's
 tokens (used by export, kNN and token maps)."""
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -12,6 +12,7 @@ from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
+from ..utils.encoded_views import EncodedViews
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 from ..utils.teachers import build_teacher, resolve_teacher_config
 from ..utils.view_groups import ViewGroups
@@ -38,12 +39,13 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
       v3). A :class:`StopGradTeacher` costs no forward: its outputs are the
       student's, detached.
     * :meth:`loss` is the one step every method shares: the student's
-      predictions on every view (:class:`ViewGroups`, as the head takes
-      them), the teacher's targets on its views (:class:`ViewPolicy`), the
-      head's loss per slot, the distillation, and the method's own terms
-      (:meth:`extra_losses`, e.g. iBOT's patch loss). A method adds only
-      its head and, where it has them, :meth:`before_step`,
-      :meth:`student_masks` and :meth:`extra_losses`.
+      forwards on every view and the teacher's on its views, grouped as the
+      view policy says (:class:`ViewPolicy`, :class:`EncodedViews`); the
+      head's predictions and targets of the projected slots and its loss
+      per slot; the distillation; and the method's own terms
+      (:meth:`extra_losses`). A method adds only its head and, where it
+      has them, :meth:`before_step`, :meth:`student_forward` (e.g. inputs
+      of its own for the backbone) and :meth:`extra_losses`.
     * Losses: ``L = mean_j L_j + lambda * L_distill``, logged as
       ``loss_global`` / ``loss_aux`` / ``loss_pooled`` (each kind's share of
       the slot mean, so they add up to it) and ``loss_distill``; with more
@@ -148,7 +150,7 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
 
     def head_config(self, head: dict) -> dict:
         """The head config, completed from ``self.layout`` if the head
-        needs it (MTE-DINO: one centre per slot)."""
+        needs it (e.g. a centre per slot)."""
         return head
 
     def _student(self) -> nn.ModuleDict:
@@ -192,71 +194,40 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
             self._student()
 
     def encode(self, modules: nn.ModuleDict, images: Tensor,
-               global_only: bool = False,
-               mask: Optional[Tensor] = None) -> Dict[str, Tensor]:
+               global_only: bool = False, **backbone_kwargs
+               ) -> Dict[str, Tensor]:
         """Backbone tokens plus the neck's slots and projections
         (``projected`` (B, S, D); S = 1 with ``global_only``, which skips
-        the auxiliary and pooled tokens entirely). ``mask`` (B, P) replaces
-        masked patch embeddings by the backbone's mask token (iBOT)."""
+        the auxiliary and pooled tokens entirely). ``backbone_kwargs`` go to
+        ``forward_tokens`` (e.g. a patch ``mask``)."""
         tokens = modules['backbone'].forward_tokens(
-            images, with_aux=not global_only, mask=mask)
+            images, with_aux=not global_only, **backbone_kwargs)
         tokens.update(modules['neck'](tokens, global_only=global_only))
         return tokens
 
     def encode_views(self, modules: nn.ModuleDict, views: Sequence[Tensor],
-                     global_only_from: Optional[int] = None,
-                     masks: Optional[Tensor] = None
-                     ) -> List[Dict[str, Tensor]]:
-        """:meth:`encode` per group of views; tensors keep the views of a
-        group stacked on the batch dimension, ``(V_g * B, ...)``.
-
-        With ``self.views.share_forward`` consecutive same-size views share
-        one forward (DINO's global and local crops); without, every view is
-        its own group (MoCo v3: batch statistics per view, as the official
-        code). Views from index ``global_only_from`` on get the global slot
-        only. ``masks`` ``(V_m, B, P)`` masks the first ``V_m`` views (a
-        group must be all masked or all unmasked).
-        """
-        groups, start = [], 0
-        num_masked = 0 if masks is None else masks.shape[0]
-        while start < len(views):
-            end = start + 1
-            while self.views.share_forward and end < len(views) and \
-                    views[end].shape == views[start].shape and \
-                    end != global_only_from:
-                end += 1
-            if start < num_masked < end:
-                raise ValueError(f'masks cover views [0, {num_masked}) but '
-                                 f'views [{start}, {end}) share a forward')
-            global_only = global_only_from is not None and \
-                start >= global_only_from
-            mask = masks[start:end].flatten(0, 1) if end <= num_masked \
-                else None
-            groups.append(self.encode(modules,
-                                      torch.cat(list(views[start:end])),
-                                      global_only, mask))
-            start = end
-        return groups
-
-    @staticmethod
-    def _projected(groups: List[Dict[str, Tensor]], batch: int) -> ViewGroups:
-        """The groups' projected slots as ``(V_g, B, S_g, D)`` views."""
-        return ViewGroups([out['projected'].view(
-            -1, batch, *out['projected'].shape[1:]) for out in groups])
-
-    @staticmethod
-    def _first_views(groups: List[Dict[str, Tensor]], key: str,
-                     num_views: int, batch: int) -> Tensor:
-        """``key`` of the first ``num_views`` views, ``(num_views * B,
-        ...)``, from per-group ``(V_g * B, ...)`` tensors."""
-        taken, rows = [], 0
-        for out in groups:
-            if rows >= num_views * batch:
-                break
-            taken.append(out[key])
-            rows += out[key].shape[0]
-        first = taken[0] if len(taken) == 1 else torch.cat(taken)
-        return first[:num_views * batch]
+                     view_kwargs: Optional[Dict[str, Tensor]] = None
+                     ) -> EncodedViews:
+        """:meth:`encode` per forward of the view policy
+        (:meth:`ViewPolicy.forwards`). ``view_kwargs`` ``(V_k, B, ...)``
+        are given to the backbone for the first ``V_k`` views (a forward
+        must be all in them or all out)."""
+        view_kwargs = dict(view_kwargs or {})
+        num_given = min((value.shape[0] for value in view_kwargs.values()),
+                        default=0)
+        groups = []
+        for start, end, global_only in self.views.forwards(
+                views, self.layout.num_slots):
+            if start < num_given < end:
+                raise ValueError(
+                    f'{sorted(view_kwargs)} cover views [0, {num_given}) but '
+                    f'views [{start}, {end}) share a forward')
+            kwargs = {key: value[start:end].flatten(0, 1)
+                      for key, value in view_kwargs.items()} \
+                if end <= num_given else {}
+            groups.append(self.encode(modules, torch.cat(list(
+                views[start:end])), global_only, **kwargs))
+        return EncodedViews(groups, views[0].shape[0], view_kwargs)
 
     # -- the one step --------------------------------------------------------
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample],
@@ -264,101 +235,54 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         """One MTE step (see the class docstring)."""
         self.views.check(inputs, type(self).__name__)
         epoch = self.current_epoch()
-        masks = self.student_masks(inputs, data_samples, epoch)
         self.before_step(epoch)
-        student_out, predictions = self.student_step(inputs, masks)
-        teacher_out, targets = self.teacher_step(inputs, epoch, student_out,
-                                                 masks)
-        losses = self.slot_head_losses(predictions, targets)
-        losses.update(self.distill_losses(predictions, targets))
-        if self.distill is not None and self.distill.feature_weight:
-            losses.update(self.feature_distill_losses(
-                self._first_views(student_out, 'slots', targets.shape[0],
-                                  targets.shape[1])[:, 0].view(
-                    *targets.shape[:2], -1),
-                teacher_out['slots'].view(*targets.shape[:2],
-                                          *teacher_out['slots'].shape[1:])))
-        losses.update(self.extra_losses(teacher_out, student_out, masks,
-                                        epoch))
-        self.head.update(teacher_out['projected'])
+        student = self.student_forward(inputs, data_samples, epoch)
+        teacher = self.teacher_forward(inputs, student)
+        predictions = self.head.predictions(student.views('projected'))
+        teacher_projected = teacher.views('projected').cat()
+        targets = self.head.targets(teacher_projected, epoch)
+        losses = self.slot_losses(self.head.loss_per_slot(predictions,
+                                                          targets))
+        losses.update(self.distill_losses(predictions, targets, student,
+                                          teacher))
+        losses.update(self.extra_losses(student, teacher, epoch))
+        self.head.update(teacher_projected)
         return losses
 
     def before_step(self, epoch: int) -> None:
-        """State a method sets before its forwards (DINO's last-layer
-        freeze). Nothing by default."""
+        """State a method sets before its forwards. Nothing by default."""
 
-    def student_masks(self, inputs: List[Tensor],
-                      data_samples: List[DataSample],
-                      epoch: int) -> Optional[Tensor]:
-        """``(V_m, B, P)`` patch masks of the student's first views (iBOT),
-        or None (default)."""
-        return None
-
-    def extra_losses(self, teacher_out: Dict[str, Tensor],
-                     student_out: List[Dict[str, Tensor]],
-                     masks: Optional[Tensor], epoch: int
-                     ) -> Dict[str, Tensor]:
-        """A method's own terms beside the slot losses (iBOT's patch loss).
-        None by default."""
+    def extra_losses(self, student: EncodedViews, teacher: EncodedViews,
+                     epoch: int) -> Dict[str, Tensor]:
+        """A method's own terms beside the slot losses (e.g. a masked-patch
+        loss). None by default."""
         return {}
 
-    def student_step(self, inputs: List[Tensor],
-                     masks: Optional[Tensor] = None
-                     ) -> Tuple[List[Dict[str, Tensor]], ViewGroups]:
-        """The student's tokens per group of views and the head's
-        predictions of their projected slots."""
-        groups = self.encode_views(
-            self._student(), inputs,
-            global_only_from=self.views.global_only_from(
-                inputs, self.layout.num_slots), masks=masks)
-        projected = self._projected(groups, inputs[0].shape[0])
-        return groups, self.head.predictions(projected)
+    def student_forward(self, inputs: List[Tensor],
+                        data_samples: List[DataSample],
+                        epoch: int) -> EncodedViews:
+        """The student's outputs on every view."""
+        return self.encode_views(self._student(), inputs)
 
-    def teacher_step(self, inputs: List[Tensor], epoch: int,
-                     student_out: List[Dict[str, Tensor]],
-                     masks: Optional[Tensor] = None
-                     ) -> Tuple[Dict[str, Tensor], Tensor]:
-        """The teacher's tokens of its views (``projected`` ``(V_t, B, S,
-        D)``, ``slots`` and ``x_norm_patchtokens`` ``(V_t * B, ...)``) and
-        the head's targets. A teacher that is the student
-        (:class:`StopGradTeacher`, :class:`SiameseTeacher`) reuses the
-        student's unmasked forward (detached unless Siamese) instead of a
-        second one."""
-        num_views, batch = self.views.num_teacher_views(inputs), \
-            inputs[0].shape[0]
+    def teacher_forward(self, inputs: List[Tensor],
+                        student: EncodedViews) -> EncodedViews:
+        """The teacher's outputs on its views (the first
+        :meth:`ViewPolicy.num_teacher_views`), after its update. A teacher
+        that is the student (:class:`StopGradTeacher`,
+        :class:`SiameseTeacher`) reuses the student's forward (detached
+        unless Siamese) instead of a second one, unless that forward was
+        given per-view inputs of its own (e.g. patch masks)."""
+        num_views = self.views.num_teacher_views(inputs)
         stop_grad = self.teacher.stop_grad
         with torch.set_grad_enabled(torch.is_grad_enabled() and
                                     not stop_grad):
             self.update_teacher()
-            if not self.teacher.is_copy and masks is None:
-                groups = student_out
+            if not self.teacher.is_copy and not student.view_kwargs:
+                teacher = student.first(num_views)
             else:
-                groups = self.encode_views(self.teacher.module,
-                                           inputs[:num_views])
-            if stop_grad:
-                groups = [{key: value.detach() if torch.is_tensor(value)
-                           else value for key, value in out.items()}
-                          for out in groups]
-            out = {key: self._first_views(groups, key, num_views, batch)
-                   for key in ('slots', 'x_norm_patchtokens')}
-            out['projected'] = self._projected(groups, batch).first(
-                num_views)
-            return out, self.head.targets(out['projected'], epoch)
-
-    def slot_head_losses(self, predictions: ViewGroups, targets: Tensor
-                         ) -> Dict[str, Tensor]:
-        """The base method's loss per slot (the global slot on every view,
-        the others on the views that have them), as :meth:`slot_losses`."""
-        if all(g.shape[2] == self.layout.num_slots
-               for g in predictions.groups):
-            per_slot = self.head.loss(predictions, targets)
-        else:
-            per_slot = torch.cat([
-                self.head.loss(predictions.slots(slice(0, 1)),
-                               targets[:, :, :1]),
-                self.head.loss(predictions.slots(slice(1, None)),
-                               targets[:, :, 1:])])
-        return self.slot_losses(per_slot)
+                teacher = self.encode_views(self.teacher.module,
+                                            inputs[:num_views])
+        return teacher.detach() if stop_grad else teacher
 
     def slot_losses(self, per_slot: Tensor) -> Dict[str, Tensor]:
         """``loss_<kind>``: each kind's share of ``L_tok`` (see
@@ -384,26 +308,15 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
                 losses[f'slot_{kind}'] = value / layout.count(kind)
         return losses
 
-    def distill_losses(self, predictions: ViewGroups, targets: Tensor
+    def distill_losses(self, predictions: ViewGroups, targets: Tensor,
+                       student: EncodedViews, teacher: EncodedViews
                        ) -> Dict[str, Tensor]:
-        """``loss_distill`` when distillation is on and has an ensemble
-        (``predictions``: the student's, every slot; ``targets``
-        ``(V_t, B, S, D)``)."""
+        """``loss_distill`` (and ``loss_distill_feature``) of the
+        distillation, if any (:meth:`EnsembleDistillLoss.losses`)."""
         if self.distill is None:
             return {}
-        loss = self.distill(self.head, predictions, targets, self.layout)
-        return {} if loss is None else dict(loss_distill=loss)
-
-    def feature_distill_losses(self, student_global: Tensor,
-                               teacher_slots: Tensor) -> Dict[str, Tensor]:
-        """``loss_distill_feature`` (``EnsembleDistillLoss.feature_weight``):
-        ``student_global`` ``(V_t, B, C)``, ``teacher_slots``
-        ``(V_t, B, S, C)``."""
-        if self.distill is None:
-            return {}
-        loss = self.distill.feature_loss(student_global, teacher_slots,
-                                         self.layout)
-        return {} if loss is None else dict(loss_distill_feature=loss)
+        return self.distill.losses(self.head, self.layout, predictions,
+                                   targets, student, teacher)
 
     @property
     def ensemble_kinds(self) -> tuple:

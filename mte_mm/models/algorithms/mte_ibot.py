@@ -10,6 +10,7 @@ from mmpretrain.structures import DataSample
 from torch import Tensor
 
 from ...registry import MODELS
+from ..utils.encoded_views import EncodedViews
 from .mte_dino import MTEDINO
 
 
@@ -74,9 +75,18 @@ class MTEiBOT(MTEDINO):
         self.patch_loss = MMPRETRAIN_MODELS.build(patch_loss)
         self.pred_start_epoch = pred_start_epoch
 
-    def student_masks(self, inputs: List[Tensor],
-                      data_samples: List[DataSample],
-                      epoch: int) -> Tensor:
+    def student_forward(self, inputs: List[Tensor],
+                        data_samples: List[DataSample],
+                        epoch: int) -> EncodedViews:
+        """The student's forwards, its global views masked
+        (:meth:`block_masks`, given to the backbone as ``mask``)."""
+        return self.encode_views(
+            self._student(), inputs,
+            view_kwargs=dict(mask=self.block_masks(inputs, data_samples,
+                                                   epoch)))
+
+    def block_masks(self, inputs: List[Tensor],
+                    data_samples: List[DataSample], epoch: int) -> Tensor:
         """``(V_t, B, P)`` bool masks of the global views (all False before
         ``pred_start_epoch``)."""
         if not data_samples or 'masks' not in data_samples[0]:
@@ -112,20 +122,20 @@ class MTEiBOT(MTEDINO):
         (global token's) :class:`IBOTProjector` patch path."""
         return neck.projectors()[0].forward_patches(patches)
 
-    def extra_losses(self, teacher_out: Dict[str, Tensor],
-                     student_out: List[Dict[str, Tensor]], masks: Tensor,
+    def extra_losses(self, student: EncodedViews, teacher: EncodedViews,
                      epoch: int) -> Dict[str, Tensor]:
         """iBOT's masked-patch loss on the global views (and its centre
         update)."""
+        masks = student.view_kwargs['mask']  # (V_t, B, P)
         masked = masks.flatten(0, 1)  # (V_t * B, P), the views' row order
         with torch.no_grad():
             teacher_patches = self.project_patches(
-                self.teacher.module['neck'], teacher_out['x_norm_patchtokens'])
+                self.teacher.module['neck'],
+                teacher.views('x_norm_patchtokens').cat().flatten(0, 1))
             patch_targets = self.patch_loss.targets(
                 teacher_patches[masked], self.patch_schedule_epoch(epoch))
-        student_patches = self._first_views(
-            student_out, 'x_norm_patchtokens', masks.shape[0],
-            masks.shape[1])
+        student_patches = student.views('x_norm_patchtokens').first(
+            masks.shape[0]).flatten(0, 1)
         loss = self.patch_loss.loss(
             self.project_patches(self.neck, student_patches[masked]),
             patch_targets, masks)

@@ -6,6 +6,7 @@ separate small methods."""
 from abc import ABCMeta, abstractmethod
 from typing import Optional, Union
 
+import torch
 from mmengine.model import BaseModule
 from torch import Tensor
 
@@ -60,6 +61,20 @@ class BaseSlotHead(BaseModule, metaclass=ABCMeta):
     def loss(self, predictions: Views, targets: Tensor) -> Tensor:
         """The base method's loss per slot ``(S,)``, reduced over its view
         pairs and the batch as the base method does."""
+
+    def loss_per_slot(self, predictions: Views, targets: Tensor) -> Tensor:
+        """:meth:`loss` of every slot ``(S,)``, each slot on the views that
+        have it: views with fewer slots (the global slot only, e.g. DINO's
+        local crops) count for the slots they have."""
+        views = ViewGroups.of(predictions)
+        counts = sorted({group.shape[2] for group in views.groups})
+        if len(counts) == 1:
+            return self.loss(views, targets)
+        bounds = [0] + counts
+        return torch.cat([
+            self.loss(views.slots(slice(start, stop)),
+                      targets[:, :, start:stop])
+            for start, stop in zip(bounds, bounds[1:])])
 
     @abstractmethod
     def aggregate(self, targets: Tensor,

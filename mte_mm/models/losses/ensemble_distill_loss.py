@@ -6,7 +6,7 @@ the global token. The default here is our reconstruction (the head's mean of
 the members' targets, learnt by the global slot beside its own target); the
 other options are the ensemble designs of the README's evidence section,
 each off by default."""
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ...registry import MODELS
 from ..heads.slot_head import BaseSlotHead, Views
+from ..utils.encoded_views import EncodedViews
 from ..utils.precision import at_least_float32
 from ..utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 from ..utils.view_groups import ViewGroups
@@ -203,6 +204,34 @@ class EnsembleDistillLoss(BaseModule):
             loss = (loss + head.loss(others, ensemble.expand(
                 -1, -1, layout.num_slots - 1, -1)).sum()) / layout.num_slots
         return self.loss_weight * loss
+
+    def losses(self, head: BaseSlotHead, layout: SlotLayout,
+               predictions: Views, targets: Tensor, student: EncodedViews,
+               teacher: EncodedViews) -> Dict[str, Tensor]:
+        """The algorithm's distillation terms: ``loss_distill``
+        (:meth:`forward`) and ``loss_distill_feature`` (:meth:`feature_loss`,
+        with ``feature_weight``), each when it has something to distil.
+
+        Args:
+            head (BaseSlotHead): The algorithm's head.
+            layout (SlotLayout): The model's slot layout.
+            predictions (ViewGroups | Tensor): The student's predictions.
+            targets (Tensor): The teacher's targets ``(V_t, B, S, D)``.
+            student (EncodedViews): The student's forwards (every view).
+            teacher (EncodedViews): The teacher's forwards (its ``V_t``
+                views, the student's first).
+        """
+        losses = {}
+        loss = self(head, predictions, targets, layout)
+        if loss is not None:
+            losses['loss_distill'] = loss
+        if self.feature_weight:
+            feature = self.feature_loss(
+                student.views('slots').first(teacher.num_views)[:, :, 0],
+                teacher.views('slots').cat(), layout)
+            if feature is not None:
+                losses['loss_distill_feature'] = feature
+        return losses
 
     def feature_loss(self, student_global: Tensor, teacher_slots: Tensor,
                      layout: SlotLayout) -> Optional[Tensor]:

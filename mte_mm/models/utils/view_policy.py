@@ -2,7 +2,7 @@
 2411.15787), a registered part the algorithm's config names
 (``model.views=dict(...)``, type ``ViewPolicy`` unless it says otherwise),
 over the defaults the algorithm declares (:func:`build_view_policy`)."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from torch import Tensor
 
@@ -82,6 +82,26 @@ class ViewPolicy:
         if self.aux_views == 'all' or num_slots == 1:
             return None
         return self.num_teacher_views(inputs)
+
+    def forwards(self, inputs: Sequence[Tensor], num_slots: int
+                 ) -> List[Tuple[int, int, bool]]:
+        """The forwards over ``inputs``, ``(start, end, global_only)`` each:
+        with ``share_forward`` consecutive same-size views share one (DINO's
+        global and local crops); without, every view is its own (MoCo v3:
+        batch statistics per view, as the official code). Views from
+        :meth:`global_only_from` on get the global slot only."""
+        global_only_from = self.global_only_from(inputs, num_slots)
+        forwards, start = [], 0
+        while start < len(inputs):
+            end = start + 1
+            while self.share_forward and end < len(inputs) and \
+                    inputs[end].shape == inputs[start].shape and \
+                    end != global_only_from:
+                end += 1
+            forwards.append((start, end, global_only_from is not None and
+                             start >= global_only_from))
+            start = end
+        return forwards
 
 
 def build_view_policy(default: dict, views: Optional[dict] = None,

@@ -197,9 +197,12 @@ def test_distillation_equals_its_formula(method):
                        distill=dict(type='EnsembleDistillLoss',
                                     loss_weight=0.5))
     inputs = views('resnet')
-    groups, student = model.student_step(inputs)
-    _, targets = model.teacher_step(inputs, 0, groups)
-    got = model.distill_losses(student, targets)['loss_distill']
+    student_out = model.student_forward(inputs, None, 0)
+    teacher_out = model.teacher_forward(inputs, student_out)
+    student = model.head.predictions(student_out.views('projected'))
+    targets = model.head.targets(teacher_out.views('projected').cat(), 0)
+    got = model.distill_losses(student, targets, student_out,
+                               teacher_out)['loss_distill']
     head = model.head
     members = targets[:, :, 1:]
     if method == 'byol':
@@ -344,3 +347,4 @@ def test_what_a_method_cannot_do_is_refused_naming_the_key():
     assert ema.teacher.is_copy and ema.teacher.momentum == 0.5
     byol = build_ours('byol', 'resnet')
     assert byol.teacher.momentum == 0.01  # build_ours' base_momentum
+

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mte_mm.models import DINOSlotHead, MoCoV3SlotHead
-from mte_mm.models.utils import ViewGroups, ViewPolicy
+from mte_mm.models.utils import EncodedViews, ViewGroups, ViewPolicy
 
 
 def test_view_groups_read_views_not_forwards():
@@ -73,3 +73,63 @@ def test_view_policy():
         ViewPolicy(aux_views='global')
     with pytest.raises(ValueError, match='teacher_views=3 > num_views=2'):
         ViewPolicy(teacher_views=3, num_views=2)
+
+
+def test_view_policy_forwards():
+    """Same-size views share a forward only with ``share_forward``, and
+    never across the first view that gets the global slot only."""
+    big, small = torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 4, 4)
+    crops = [big, big, big, small, small]
+    dino = ViewPolicy(teacher_views=2, aux_views='teacher',
+                      share_forward=True)
+    assert dino.forwards(crops, num_slots=3) == [
+        (0, 2, False), (2, 3, True), (3, 5, True)]
+    assert dino.forwards(crops, num_slots=1) == [(0, 3, False),
+                                                 (3, 5, False)]
+    assert ViewPolicy().forwards(crops[:2], num_slots=3) == [
+        (0, 1, False), (1, 2, False)]
+
+
+def test_encoded_views_read_keys_by_view():
+    """Per-forward ``(V_g * B, ...)`` outputs read as views of any key;
+    ``first`` keeps the first views' rows and per-view inputs."""
+    batch = 3
+    a = dict(slots=torch.randn(2 * batch, 4, 5), hw=(2, 2))
+    b = dict(slots=torch.randn(3 * batch, 1, 5), hw=(1, 1))
+    given = dict(mask=torch.rand(2, batch, 7) > 0.5)
+    out = EncodedViews([a, b], batch, given)
+    assert out.num_views == 5 and out.group_sizes == [2, 3]
+    views = out.views('slots')
+    assert [tuple(g.shape) for g in views.groups] == [(2, 3, 4, 5),
+                                                      (3, 3, 1, 5)]
+    torch.testing.assert_close(views.groups[1][2], b['slots'][6:9])
+    one = out.first(1)
+    assert one.num_views == 1 and one.groups[0]['hw'] == (2, 2)
+    torch.testing.assert_close(one.views('slots').cat()[0],
+                               a['slots'][:batch])
+    assert one.view_kwargs['mask'].shape == (1, batch, 7)
+    assert out.first(5) is out
+    three = out.first(3)
+    assert three.group_sizes == [2, 1]
+    x = torch.randn(batch, 2, requires_grad=True)
+    assert not EncodedViews([dict(t=x * 2)], batch).detach().groups[0][
+        't'].requires_grad
+
+
+def test_loss_per_slot_counts_each_slot_on_the_views_that_have_it():
+    """Views with the global slot only (DINO's local crops) count for the
+    global slot; the other slots come from the fuller views alone."""
+    torch.manual_seed(0)
+    dino = DINOSlotHead(out_channels=6, num_slots=3)
+    full, local = torch.randn(2, 4, 3, 6), torch.randn(3, 4, 1, 6)
+    teacher = dino.targets(torch.randn(2, 4, 3, 6))
+    mixed = dino.predictions(ViewGroups([full, local]))
+    got = dino.loss_per_slot(mixed, teacher)
+    want_global = dino.loss(dino.predictions(torch.cat(
+        [full[:, :, :1], local])), teacher[:, :, :1])
+    want_rest = dino.loss(dino.predictions(full[:, :, 1:]),
+                          teacher[:, :, 1:])
+    torch.testing.assert_close(got, torch.cat([want_global, want_rest]))
+    same = dino.predictions(full)
+    torch.testing.assert_close(dino.loss_per_slot(same, teacher),
+                               dino.loss(same, teacher))
