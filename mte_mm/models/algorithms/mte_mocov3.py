@@ -45,6 +45,3 @@ class MTEMoCoV3(BaseMTESelfSupervisor):
                  distill: Optional[dict] = None, **kwargs):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          distill=distill, **kwargs)
-        if self.distill is not None and self.distill.feature_weight:
-            raise ValueError('MTEMoCoV3: EnsembleDistillLoss.feature_weight '
-                             'is implemented for MTEDINO / MTEiBOT only')

@@ -348,3 +348,39 @@ def test_what_a_method_cannot_do_is_refused_naming_the_key():
     byol = build_ours('byol', 'resnet')
     assert byol.teacher.momentum == 0.01  # build_ours' base_momentum
 
+
+def feature_distill_by_hand(model, inputs, weight):
+    """``weight * mean_{v, b} (1 - cos(g_v, norm(mean_j norm(f_vj))))``: the
+    student's global slot feature ``g_v`` of each teacher view against the
+    teacher's auxiliary and pooled slot features ``f_vj`` of that view,
+    each view its own forward (as every two-view method's step)."""
+    cos = []
+    for x in inputs:
+        g = model.encode(model._student(), x)['slots'][:, 0]
+        with torch.no_grad():
+            members = model.encode(model.teacher.module, x)['slots'][:, 1:]
+        target = F.normalize(F.normalize(members, dim=-1).mean(1), dim=-1)
+        cos.append(F.cosine_similarity(g, target, dim=-1))
+    return weight * (1 - torch.stack(cos)).mean()
+
+
+@pytest.mark.parametrize('method', ['byol', 'simsiam', 'barlowtwins'])
+def test_feature_distillation_equals_its_formula(method):
+    """``EnsembleDistillLoss.feature_weight`` works for every method: the
+    term equals its formula whatever the teacher (EMA copy, the student
+    under a stop gradient, the Siamese student), and its gradient reaches
+    the student's global path but never the ensemble's members."""
+    MessageHub.get_current_instance().update_info('max_iters', 10)
+    torch.manual_seed(0)
+    model = build_ours(method, 'resnet', num_aux=1, num_pooled=2,
+                       distill=dict(type='EnsembleDistillLoss',
+                                    loss_weight=0.0, feature_weight=0.7))
+    model.double()
+    inputs = [v.double() for v in views('resnet')]
+    got = model.loss(inputs, [])['loss_distill_feature']
+    torch.testing.assert_close(got, feature_distill_by_hand(model, inputs,
+                                                            0.7))
+    got.backward()
+    assert model.backbone.backbone.conv1.weight.grad.abs().sum() > 0
+    assert model.neck.pooling.queries.grad is None or \
+        model.neck.pooling.queries.grad.abs().sum() == 0

@@ -177,6 +177,20 @@ def test_bad_inputs_are_named():
                           temperature=0))
 
 
+def test_feature_distillation_equals_its_formula():
+    """``EnsembleDistillLoss.feature_weight`` on MoCo v3 (the momentum
+    encoder's slot features as the ensemble): its formula, as for every
+    method."""
+    from .test_mte_latent import feature_distill_by_hand
+    model = build()
+    model.distill.feature_weight = 0.7
+    model.double()
+    inputs = [v.double() for v in two_views()]
+    got = model.loss(inputs, None)['loss_distill_feature']
+    torch.testing.assert_close(got, feature_distill_by_hand(model, inputs,
+                                                            0.7))
+
+
 def _gather_worker(rank, q, k):
     from mte_mm.models import MoCoV3SlotHead
     head = MoCoV3SlotHead(predictor=PREDICTOR, temperature=T)
