@@ -1,13 +1,24 @@
 """Frozen parameters as the official DINO / iBOT code freezes them
 (Caron et al., ICCV 2021: ``cancel_gradients_last_layer``): no update, no
-weight decay, no optimizer state."""
+weight decay, no optimizer state. The one place that applies a model's
+freeze; the model only says which parameters are frozen
+(``model.frozen_parameters()``, e.g. :meth:`MTEDINO.frozen_parameters`)."""
 from typing import List
 
+import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapperDict
 
 from ...registry import HOOKS
+
+
+def zero_frozen_grads(model) -> List:
+    """Make the backward pass give every parameter
+    ``model.frozen_parameters()`` names a zero gradient (tensor hooks);
+    returns their handles."""
+    return [param.register_hook(torch.zeros_like)
+            for param in model.frozen_parameters()]
 
 
 def remove_frozen_grads(model) -> int:
@@ -21,30 +32,39 @@ def remove_frozen_grads(model) -> int:
 
 @HOOKS.register_module()
 class FrozenParamsHook(Hook):
-    """Right before each optimizer step (after backward, DDP's gradient
-    reduction and gradient clipping) remove the gradients of the parameters
-    the model freezes at this point of training
+    """Freezes the parameters the model freezes at this point of training
     (``model.frozen_parameters()``: MTE-DINO's and MTE-iBOT's last projector
-    layer during the first ``freeze_last_layer_epochs``), so that the
-    optimizer skips them: AdamW neither moves nor decays them and starts
-    their moments at the first step they train, as in the official code.
+    layers during the first ``freeze_last_layer_epochs``), as the official
+    step does: AdamW neither moves nor decays them and starts their moments
+    at the first step they train.
 
-    In the forward pass those parameters get zero gradients (not none), so
-    DDP's reduction stays well-formed without ``find_unused_parameters``;
-    without this hook the zeros reach the optimizer and AdamW decays the
-    frozen weights. Part of ``configs/_base_/default_runtime.py``.
+    * In the backward pass of each iteration they get zero gradients
+      (:func:`zero_frozen_grads`), not none: DDP's gradient reduction stays
+      well-formed without ``find_unused_parameters``, and gradient clipping
+      by the global norm sees them as the official step does, as absent.
+      Their weight gradient is still computed (and zeroed) in the frozen
+      epochs.
+    * Right before each optimizer step (after backward, DDP's reduction and
+      clipping) their gradients are removed (:func:`remove_frozen_grads`),
+      so that the optimizer skips them.
+
+    Without this hook nothing is frozen. Part of
+    ``configs/_base_/default_runtime.py``.
     """
 
     priority = 'NORMAL'
 
     def __init__(self):
-        self._handles: List = []
+        self._model = None
+        self._step_handles: List = []
+        self._grad_handles: List = []
 
     def before_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) \
             else runner.model
         if not hasattr(model, 'frozen_parameters'):
             return
+        self._model = model
         wrapper = runner.optim_wrapper
         wrappers = list(wrapper.values()) if isinstance(
             wrapper, OptimWrapperDict) else [wrapper]
@@ -52,11 +72,23 @@ class FrozenParamsHook(Hook):
         def before_step(optimizer, args, kwargs) -> None:
             remove_frozen_grads(model)
 
-        self._handles = [w.optimizer.register_step_pre_hook(before_step)
-                         for w in wrappers]
-        model.frozen_grads_removed = True
+        self._step_handles = [w.optimizer.register_step_pre_hook(before_step)
+                              for w in wrappers]
+
+    def before_train_iter(self, runner, batch_idx: int,
+                          data_batch=None) -> None:
+        self._remove_grad_handles()
+        if self._model is not None:
+            self._grad_handles = zero_frozen_grads(self._model)
 
     def after_train(self, runner) -> None:
-        for handle in self._handles:
+        self._remove_grad_handles()
+        for handle in self._step_handles:
             handle.remove()
-        self._handles = []
+        self._step_handles = []
+        self._model = None
+
+    def _remove_grad_handles(self) -> None:
+        for handle in self._grad_handles:
+            handle.remove()
+        self._grad_handles = []

@@ -44,8 +44,8 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
       head's predictions and targets of the projected slots and its loss
       per slot; the distillation; and the method's own terms
       (:meth:`extra_losses`). A method adds only its head and, where it
-      has them, :meth:`before_step`, :meth:`student_forward` (e.g. inputs
-      of its own for the backbone) and :meth:`extra_losses`.
+      has them, :meth:`student_forward` (e.g. inputs of its own for the
+      backbone), :meth:`extra_losses` and :meth:`frozen_parameters`.
     * Losses: ``L = mean_j L_j + lambda * L_distill``, logged as
       ``loss_global`` / ``loss_aux`` / ``loss_pooled`` (each kind's share of
       the slot mean, so they add up to it) and ``loss_distill``; with more
@@ -235,7 +235,6 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         """One MTE step (see the class docstring)."""
         self.views.check(inputs, type(self).__name__)
         epoch = self.current_epoch()
-        self.before_step(epoch)
         student = self.student_forward(inputs, data_samples, epoch)
         teacher = self.teacher_forward(inputs, student)
         predictions = self.head.predictions(student.views('projected'))
@@ -248,9 +247,6 @@ class BaseMTESelfSupervisor(BaseSelfSupervisor):
         losses.update(self.extra_losses(student, teacher, epoch))
         self.head.update(teacher_projected)
         return losses
-
-    def before_step(self, epoch: int) -> None:
-        """State a method sets before its forwards. Nothing by default."""
 
     def extra_losses(self, student: EncodedViews, teacher: EncodedViews,
                      epoch: int) -> Dict[str, Tensor]:

@@ -1,16 +1,16 @@
 """Multi-Token Enhancing on DINO (MTE, Li et al., arXiv 2411.15787; DINO,
 Caron et al., ICCV 2021). With no auxiliary or pooled token and no
 distillation this is exactly DINO, our baseline."""
-import logging
 from typing import Optional
-
-from mmengine.logging import print_log
 
 from ...registry import MODELS
 from .base_mte import BaseMTESelfSupervisor
 
 # aux_loss_views -> ViewPolicy.aux_views
 AUX_LOSS_VIEWS = {'global': 'teacher', 'all': 'all'}
+# the projector layers DINO freezes in its first epochs (iBOT's separate
+# patch layer too)
+LAST_LAYERS = ('last_layer', 'patch_last_layer')
 
 
 @MODELS.register_module()
@@ -33,7 +33,9 @@ class MTEDINO(BaseMTESelfSupervisor):
             crops, which the teacher sees (``views.teacher_views``; default
             2).
         freeze_last_layer_epochs (int): Epochs with a frozen last projector
-            layer. Defaults to 1 (DINO).
+            layer (:meth:`frozen_parameters`, applied by
+            :class:`FrozenParamsHook`, which ``default_runtime.py``
+            registers). Defaults to 1 (DINO).
         aux_loss_views (str, optional): Student views on which the auxiliary
             and pooled slots are trained (``views.aux_views``): ``'global'``
             (default: the global crops; local
@@ -87,6 +89,13 @@ class MTEDINO(BaseMTESelfSupervisor):
         super().__init__(backbone=backbone, neck=neck, head=head,
                          distill=distill, views=dict(named, **(views or {})),
                          **kwargs)
+        if freeze_last_layer_epochs > 0:
+            for projector in self.neck.projectors():
+                if getattr(projector, LAST_LAYERS[0], None) is None:
+                    raise TypeError(
+                        f'{type(self).__name__}: {type(projector).__name__} '
+                        'has no last layer to freeze; set '
+                        'model.freeze_last_layer_epochs=0')
         self.freeze_last_layer_epochs = freeze_last_layer_epochs
 
     @property
@@ -100,40 +109,17 @@ class MTEDINO(BaseMTESelfSupervisor):
             self.views.aux_views]
 
     def frozen_parameters(self) -> list:
-        """The projector's last layer during the first
-        ``freeze_last_layer_epochs`` epochs (DINO)."""
+        """The projectors' last layers during the first
+        ``freeze_last_layer_epochs`` epochs (DINO): what
+        :class:`FrozenParamsHook` freezes (no update, no weight decay, no
+        optimizer state)."""
         if self.current_epoch() < self.freeze_last_layer_epochs:
             return [param for projector in self.neck.projectors()
-                    for name in ('last_layer', 'patch_last_layer')
+                    for name in LAST_LAYERS
                     if getattr(projector, name, None) is not None
                     for param in getattr(projector, name).parameters()
                     if param.requires_grad]
         return []
-
-    def update_last_layer_freeze(self, epoch: int) -> None:
-        """Zero the last layer's gradients in this step's backward while it
-        is frozen (:meth:`frozen_parameters`; :class:`FrozenParamsHook`
-        then removes them before the optimizer step)."""
-        frozen = epoch < self.freeze_last_layer_epochs
-        for projector in self.neck.projectors():
-            if hasattr(projector, 'freeze_last_layer'):
-                projector.freeze_last_layer = frozen
-            elif frozen:
-                raise TypeError(f'{type(projector).__name__} has no last '
-                                'layer to freeze; set '
-                                'model.freeze_last_layer_epochs=0')
-        if frozen and not getattr(self, 'frozen_grads_removed', False) and \
-                not getattr(self, '_warned_frozen', False):
-            self._warned_frozen = True
-            print_log(
-                f'{type(self).__name__}: the last projector layer is frozen '
-                'but no FrozenParamsHook is registered, so the optimizer '
-                'still weight-decays it; add dict(type=\'FrozenParamsHook\') '
-                'to default_hooks (configs/_base_/default_runtime.py has it)',
-                logger='current', level=logging.WARNING)
-
-    def before_step(self, epoch: int) -> None:
-        self.update_last_layer_freeze(epoch)
 
     def head_config(self, head: dict) -> dict:
         return dict(head, num_slots=self.layout.num_slots)

@@ -33,16 +33,9 @@ class WeightNormLinear(nn.Module):
     def weight(self) -> Tensor:
         return self.weight_g * F.normalize(self.weight_v, dim=1)
 
-    def forward(self, x: Tensor, freeze: bool = False) -> Tensor:
-        """Args:
-            x (Tensor): ``(..., in_features)``.
-            freeze (bool): Give ``g`` and ``v`` zero gradients (same output).
-                DINO freezes its last layer in the first epoch; zero (rather
-                than no) gradients keep DDP's gradient reduction well-formed.
-        """
+    def forward(self, x: Tensor) -> Tensor:
+        """``(..., in_features)`` -> ``(..., out_features)``."""
         g, v = self.weight_g, self.weight_v
-        if freeze:
-            g, v = g.detach() + 0 * g, v.detach() + 0 * v
         # x (g v / |v|)^T == (x v^T) * (g / |v|)^T: scaling the output columns
         # avoids materialising (and back-propagating through) a normalised
         # copy of the out x in weight matrix (65536 x 256 in DINO) per call.

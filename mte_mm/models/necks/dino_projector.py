@@ -59,7 +59,6 @@ class DINOProjector(BaseModule):
         self.mlp = nn.Sequential(*layers)
         self.last_layer = WeightNormLinear(
             bottleneck_channels, out_channels, fix_norm=norm_last_layer)
-        self.freeze_last_layer = False
         self._reset_mlp()
 
     def _reset_mlp(self) -> None:
@@ -75,12 +74,11 @@ class DINOProjector(BaseModule):
             self._reset_mlp()
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(..., in_channels)`` tokens -> ``(..., out_channels)`` logits.
-        While ``freeze_last_layer`` is set, the last layer gets zero grads."""
+        """``(..., in_channels)`` tokens -> ``(..., out_channels)`` logits."""
         shape = x.shape[:-1]
         x = self.mlp(x.reshape(-1, x.shape[-1]))
         # in float32 under autocast too: F.normalize's eps (1e-12) is 0 in
         # float16
         x = F.normalize(at_least_float32(x), dim=-1)
-        x = self.last_layer(x, freeze=self.freeze_last_layer)
+        x = self.last_layer(x)
         return x.reshape(*shape, self.last_layer.out_features)

@@ -57,14 +57,13 @@ class IBOTProjector(DINOProjector):
 
     def forward_patches(self, x: Tensor) -> Tensor:
         """``(..., in_channels)`` patch tokens -> ``(..., patch_out_channels)``
-        logits (while ``freeze_last_layer`` is set, the last layer gets zero
-        gradients)."""
+        logits."""
         shape = x.shape[:-1]
         # float32 normalisation, as DINOHead.forward
         x = F.normalize(
             at_least_float32(self.mlp(x.reshape(-1, x.shape[-1]))), dim=-1)
         last = self.last_layer if self.patch_last_layer is None \
             else self.patch_last_layer
-        return last(x, freeze=self.freeze_last_layer).reshape(
+        return last(x).reshape(
             *shape, last.out_features)  # explicit: no masked patch is 0 rows
 

@@ -6,6 +6,7 @@ from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 
 import mte_mm  # noqa: F401
+from mte_mm.engine.hooks import zero_frozen_grads
 
 from ..test_heads.test_dino_slot_head import reference_dino_loss
 
@@ -13,7 +14,7 @@ DIM, OUT = 32, 48
 
 
 def build(num_aux=2, num_pooled=2, distill_weight=1.0, distill_from=None,
-          separate_heads=False, **kwargs):
+          separate_heads=False, projector=None, **kwargs):
     torch.manual_seed(0)
     MessageHub.get_current_instance().update_info('max_iters', 10)
     MessageHub.get_current_instance().update_info('epoch', 0)
@@ -30,10 +31,10 @@ def build(num_aux=2, num_pooled=2, distill_weight=1.0, distill_from=None,
         neck=dict(type='MultiTokenNeck', in_channels=DIM,
                   num_pooled_tokens=num_pooled, projector_call='joint',
                   separate_projectors=separate_heads,
-                  projector=dict(type='DINOProjector', in_channels=DIM,
-                                 out_channels=OUT, hidden_channels=40,
-                                 bottleneck_channels=16,
-                                 norm_last_layer=False)),
+                  projector=projector or dict(
+                      type='DINOProjector', in_channels=DIM,
+                      out_channels=OUT, hidden_channels=40,
+                      bottleneck_channels=16, norm_last_layer=False)),
         head=dict(type='DINOSlotHead', out_channels=OUT),
         distill=distill,
         data_preprocessor=dict(mean=[0.] * 3, std=[1.] * 3),
@@ -164,9 +165,10 @@ def test_teacher_gets_no_gradient_and_student_tokens_do():
         a = model.teacher.module['backbone'].forward_tokens(x)
         b = model.teacher.module['backbone'].forward_tokens(x)
     torch.testing.assert_close(a['x_norm_clstoken'], b['x_norm_clstoken'])
-    # epoch 0: the last layer is frozen (zero gradients)
-    last = params['neck.projector.module.last_layer.weight_v']
-    assert last.grad.abs().sum() == 0
+    # epoch 0: the last layer is what FrozenParamsHook freezes
+    assert {id(p) for p in model.frozen_parameters()} == {
+        id(params[f'neck.projector.module.last_layer.weight_{x}'])
+        for x in 'gv'}
 
 
 def test_ema_update_every_step_matches_cosine_formula():
@@ -203,13 +205,15 @@ def test_separate_heads():
     names = {'.'.join(n.split('.')[:2]) for n, _ in model.named_parameters()}
     assert {'neck.projector', 'neck.aux_projector',
             'neck.pooled_projector'} <= names
+    handles = zero_frozen_grads(model)  # as FrozenParamsHook in epoch 0
     losses = model.loss(views(), None)
     sum(losses.values()).backward()
+    for handle in handles:
+        handle.remove()
     for wrapper in (model.neck.aux_projector, model.neck.pooled_projector):
         assert wrapper.module.mlp[0].weight.grad.abs().sum() > 0
     # epoch 0: DINO's freeze covers every projector's last layer
     for projector in model.neck.projectors():
-        assert projector.freeze_last_layer
         assert projector.last_layer.weight_v.grad.abs().sum() == 0
     assert {id(p) for p in model.frozen_parameters()} == {
         id(p) for projector in model.neck.projectors()
@@ -217,11 +221,15 @@ def test_separate_heads():
 
 
 def test_freezing_a_projector_without_last_layer_is_named():
-    MessageHub.get_current_instance().update_info('epoch', 0)
-    model = build()
-    model.neck.projector.module = torch.nn.Linear(DIM, OUT)
-    with pytest.raises(TypeError, match='freeze_last_layer_epochs=0'):
-        model.update_last_layer_freeze(0)
+    """Refused when the model is built, before any training."""
+    linear = dict(type='NonLinearNeck', in_channels=DIM, hid_channels=40,
+                  out_channels=OUT, with_avg_pool=False)
+    with pytest.raises(TypeError, match=r'MTEDINO: NonLinearNeck has no last '
+                       r'layer to freeze; set model\.freeze_last_layer_epochs'
+                       r'=0'):
+        build(projector=linear)
+    assert build(projector=linear,
+                 freeze_last_layer_epochs=0).frozen_parameters() == []
 
 
 def test_global_full_slot_weighting():
