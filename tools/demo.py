@@ -113,13 +113,14 @@ def summary_figure(before, after, images=None, labels=None, maps=None):
         ax.set_ylim(0, 110)
         ax.legend(fontsize=7, loc='lower right')
     if maps is not None:
-        layout = SlotLayout(maps['aux'].shape[1], maps['pooled'].shape[1])
+        layout = SlotLayout.of(maps['aux'], maps['pooled'])
+        slot_maps = layout.stack(maps['global_map'][:, None], maps['aux'],
+                                 maps['pooled'])
         h, w = maps['patch_resolution']
         panels = ['image'] + list(layout.names)
         sub = grid[1:, :].subgridspec(len(images), len(panels))
         for r, (image, label) in enumerate(zip(images, labels)):
-            weights = [maps['global_map'][r], *maps['aux'][r],
-                       *maps['pooled'][r]]
+            weights = slot_maps[r]
             for c, name in enumerate(panels):
                 ax = fig.add_subplot(sub[r, c])
                 ax.imshow(image, cmap='gray')

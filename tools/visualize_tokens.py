@@ -59,9 +59,9 @@ def token_maps(cfg: Config, checkpoint: str, image_path: str,
     x = (torch.from_numpy(np.asarray(resized, np.float32)).permute(2, 0, 1)
          - mean) / std
     maps = model.token_maps(x[None], source)
-    layout = SlotLayout(maps['aux'].shape[1], maps['pooled'].shape[1])
-    panels = list(zip(layout.names, [maps['global_map'][0], *maps['aux'][0],
-                                     *maps['pooled'][0]]))
+    layout = SlotLayout.of(maps['aux'], maps['pooled'])
+    panels = list(zip(layout.names, layout.stack(
+        maps['global_map'][:, None], maps['aux'], maps['pooled'])[0]))
     return image, panels, maps['patch_resolution']
 
 

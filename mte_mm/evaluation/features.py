@@ -10,11 +10,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..models.backbones.attention_pooled_vit import pooled_image_feature
-from ..models.utils.slot_layout import SlotLayout
+from ..models.utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 
 
 def token_features(tokens: Dict[str, Tensor], with_aux: bool,
-                   ensemble: Sequence[str] = ('aux', 'pooled')
+                   ensemble: Sequence[str] = AUXILIARY_KINDS
                    ) -> Dict[str, Tensor]:
     """Name the features of one batch: ``global``; with ``with_aux`` also
     ``aux_{n}``, ``pooled_{k}``, ``pooled`` (K > 0: the mean of the
@@ -25,8 +25,8 @@ def token_features(tokens: Dict[str, Tensor], with_aux: bool,
     if not with_aux:
         return {'global': tokens['x_norm_clstoken']}
     aux, pooled = tokens['x_norm_auxtokens'], tokens['x_norm_pooledtokens']
-    layout = SlotLayout(aux.shape[1], pooled.shape[1])
-    slots = torch.cat([tokens['x_norm_clstoken'][:, None], aux, pooled], 1)
+    layout = SlotLayout.of(aux, pooled)
+    slots = layout.stack(tokens['x_norm_clstoken'][:, None], aux, pooled)
     feats = {name: slots[:, i] for i, name in enumerate(layout.names)}
     if pooled.shape[1]:
         feats['pooled'] = pooled_image_feature(pooled)
@@ -65,7 +65,7 @@ def extract_feature_shards(model,
         and the samples' dataset indices (increasing).
     """
     encoders = model.encoders(source)  # checks ``source``
-    ensemble = getattr(model, 'ensemble_kinds', ('aux', 'pooled'))
+    ensemble = getattr(model, 'ensemble_kinds', AUXILIARY_KINDS)
     was_training = encoders['backbone'].training
     encoders.eval()
     rank, world_size = get_dist_info()

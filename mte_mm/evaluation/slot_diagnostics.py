@@ -25,7 +25,7 @@ from mmengine.dataset import default_collate
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ..models.utils.slot_layout import SlotLayout
+from ..models.utils.slot_layout import AUXILIARY_KINDS, SlotLayout
 
 
 def js_divergence(p: Tensor, q: Tensor) -> Tensor:
@@ -79,7 +79,7 @@ class SlotStatistics:
                 keys = F.normalize(targets, dim=-1)
                 self._add(names[j], 'target_cos',
                           (keys[:, j] * keys[:, 0]).sum(-1))
-        for kind in ('aux', 'pooled'):
+        for kind in AUXILIARY_KINDS:
             part = features[:, self.layout.slice(kind)]
             count = part.shape[1]
             if count < 2:

@@ -198,9 +198,9 @@ class EnsembleDistillLoss(BaseModule):
         # targets carry gradients)
         ensemble = self.target(head, targets.detach(), layout)
         views = ViewGroups.of(predictions)
-        loss = head.loss(views.slots(slice(0, 1)), ensemble).sum()
+        loss = head.loss(views.slots(layout.slice('global')), ensemble).sum()
         if self.students == 'all' and layout.num_slots > 1:
-            others = views.slots(slice(1, None))
+            others = views.slots(layout.auxiliary)
             loss = (loss + head.loss(others, ensemble.expand(
                 -1, -1, layout.num_slots - 1, -1)).sum()) / layout.num_slots
         return self.loss_weight * loss

@@ -10,6 +10,7 @@ from torch import Tensor
 from ...registry import MODELS
 from ..layers.attention_pooling import AttentionPooling
 from ..utils.mte_rng import mte_only_rng
+from ..utils.slot_layout import SlotLayout
 from .slotwise_projector import INPUT_TYPES, STATISTICS, SlotwiseProjector
 
 @MODELS.register_module()
@@ -123,8 +124,9 @@ class MultiTokenNeck(BaseModule):
             weights = patch.new_zeros(patch.shape[0], 0, patch.shape[1])
         else:
             pooled, weights = self.pooling(patch)
-        slots = cls if global_only else torch.cat(
-            [cls, tokens['x_norm_auxtokens'], pooled], dim=1)
+        slots = cls if global_only else SlotLayout.of(
+            tokens['x_norm_auxtokens'], pooled).stack(
+                cls, tokens['x_norm_auxtokens'], pooled)
         return dict(slots=slots, x_norm_pooledtokens=pooled,
                     pool_weights=weights)
 
@@ -133,18 +135,18 @@ class MultiTokenNeck(BaseModule):
         auxiliary CLS tokens) to ``(B, S, D)``."""
         if not self.separate_projectors:
             return self.projector(slots)
-        kinds = [(self.projector, slots[:, :1]),
-                 (self.aux_projector, slots[:, 1:1 + num_aux]),
-                 (self.pooled_projector, slots[:, 1 + num_aux:])]
-        return torch.cat([projector(part)
-                          for projector, part in kinds if part.shape[1]],
-                         dim=1)
+        projectors = {'global': self.projector, 'aux': self.aux_projector,
+                      'pooled': self.pooled_projector}
+        layout = SlotLayout(num_aux, slots.shape[1] - 1 - num_aux)
+        return torch.cat([projectors[kind](part) for kind, part in
+                          layout.parts(slots).items()], dim=1)
 
     def forward(self, tokens: Dict[str, Tensor], global_only: bool = False
                 ) -> Dict[str, Tensor]:
         """Backbone token dict -> :meth:`slots` plus ``projected``
         (B, S, D)."""
         out = self.slots(tokens, global_only)
-        out['projected'] = self.project(out['slots'],
-                                        tokens['x_norm_auxtokens'].shape[1])
+        out['projected'] = self.project(
+            out['slots'], 0 if global_only else
+            tokens['x_norm_auxtokens'].shape[1])
         return out

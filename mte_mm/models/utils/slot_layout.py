@@ -4,6 +4,7 @@ Algorithms, the distillation loss, evaluation and visualisation read it from
 the model (``model.layout``) instead of counting slots themselves."""
 from typing import Dict, List, Sequence
 
+import torch
 from torch import Tensor
 
 #: token kinds in slot order: the global token, auxiliary CLS tokens,
@@ -28,6 +29,12 @@ class SlotLayout:
         self.num_aux, self.num_pooled = num_aux, num_pooled
         self.num_slots = 1 + num_aux + num_pooled
 
+    @classmethod
+    def of(cls, aux: Tensor, pooled: Tensor) -> 'SlotLayout':
+        """The layout of ``(B, N, ...)`` auxiliary and ``(B, K, ...)``
+        pooled tensors."""
+        return cls(aux.shape[1], pooled.shape[1])
+
     def __repr__(self) -> str:
         return (f'SlotLayout(num_aux={self.num_aux}, '
                 f'num_pooled={self.num_pooled})')
@@ -50,6 +57,12 @@ class SlotLayout:
                 for i in range(self.num_slots)[self.slice(kind)]]
 
     @property
+    def auxiliary(self) -> slice:
+        """Every slot but the global one (the auxiliary and pooled kinds),
+        as a slice of the slot dimension."""
+        return slice(self.slice('aux').start, self.num_slots)
+
+    @property
     def names(self) -> List[str]:
         """``['global', 'aux_0', ..., 'pooled_0', ...]``."""
         return ['global'] + [f'aux_{i}' for i in range(self.num_aux)] + \
@@ -63,6 +76,25 @@ class SlotLayout:
             raise ValueError(f'{self}: expected {self.num_slots} slot values, '
                              f'got shape {tuple(per_slot.shape)}')
         return {kind: per_slot[self.slice(kind)].sum() for kind in TOKEN_KINDS
+                if self.count(kind)}
+
+    def stack(self, global_: Tensor, aux: Tensor, pooled: Tensor) -> Tensor:
+        """The slots ``(B, S, ...)`` of ``(B, 1, ...)`` global, ``(B, N, ...)``
+        auxiliary and ``(B, K, ...)`` pooled tensors (token features, their
+        attention maps, ...): the one place that puts kinds in slot order."""
+        parts = {'global': global_, 'aux': aux, 'pooled': pooled}
+        counts = {name: part.shape[1] for name, part in parts.items()}
+        if list(counts.values()) != [1, self.num_aux, self.num_pooled]:
+            raise ValueError(f'{self}: cannot stack slot counts {counts}')
+        return torch.cat(list(parts.values()), dim=1)
+
+    def parts(self, slots: Tensor) -> Dict[str, Tensor]:
+        """``(B, S, ...)`` slots -> ``{kind: (B, count, ...)}`` of each
+        present kind, in slot order (the inverse of :meth:`stack`)."""
+        if slots.shape[1] != self.num_slots:
+            raise ValueError(f'{self}: expected {self.num_slots} slots, got '
+                             f'shape {tuple(slots.shape)}')
+        return {kind: slots[:, self.slice(kind)] for kind in TOKEN_KINDS
                 if self.count(kind)}
 
     @staticmethod

@@ -26,3 +26,24 @@ def test_bad_input_is_named():
         SlotLayout(1, 1).split(torch.ones(4))
     with pytest.raises(ValueError, match='num_aux=-1'):
         SlotLayout(-1, 0)
+
+
+def test_stack_and_parts_put_kinds_in_slot_order():
+    """``stack`` is the one place that orders the kinds; ``parts`` is its
+    inverse; mismatched counts are refused."""
+    layout = SlotLayout(2, 3)
+    g, a, p = torch.randn(4, 1, 5), torch.randn(4, 2, 5), torch.randn(4, 3, 5)
+    slots = layout.stack(g, a, p)
+    torch.testing.assert_close(slots, torch.cat([g, a, p], 1))
+    parts = layout.parts(slots)
+    assert list(parts) == ['global', 'aux', 'pooled']
+    for got, want in zip(parts.values(), (g, a, p)):
+        torch.testing.assert_close(got, want)
+    assert SlotLayout.of(a, p).num_slots == 6
+    assert list(SlotLayout(0, 3).parts(torch.cat([g, p], 1))) == [
+        'global', 'pooled']
+    with pytest.raises(ValueError, match='cannot stack slot counts'):
+        layout.stack(g, p, a)
+    with pytest.raises(ValueError, match='expected 6 slots'):
+        layout.parts(slots[:, :5])
+    assert layout.auxiliary == slice(1, 6)
