@@ -21,12 +21,13 @@ REPO_PATH = re.compile(
     r'(?<![\w/.~-])((?:configs|tools|mte_mm|tests|docs|requirements)/'
     r'[\w./{},*<>-]*[\w*}])')
 MD_LINK = re.compile(r'\]\(([^)\s]+)\)')
-TOOL = re.compile(r'(?<![\w/])((?:tools/)?(?:benchmarks/|misc/)?[\w]+\.(?:py|sh))'
-                  r'\b')
+TOOL = re.compile(r'(?<![\w/])((?:tools/)?(?:benchmarks/|misc/|'
+                  r'analysis_tools/|model_converters/)?[\w]+\.(?:py|sh))\b')
 FLAG = re.compile(r'(?<![\w-])(--[a-z][\w-]*)')
 # a table cell that is a measurement: a number, maybe bold or signed
 MEASURED_CELL = re.compile(r'^\**[-+]?\d+(\.\d+)?\s*(x|%|s|ms|min|MB|GB)?\b')
-COMMAND = re.compile(r'(python |bash |results\.(md|json)|tools/benchmarks/)')
+COMMAND = re.compile(
+    r'(python |bash |results\.(md|json)|tools/(benchmarks|analysis_tools)/)')
 
 
 def _expand(path):
@@ -79,8 +80,8 @@ def _commands(text):
 def _tool_path(name):
     """A tool named in the docs -> its file, or None if it is not ours."""
     candidates = [REPO / name] if '/' in name else [
-        REPO / 'tools' / name, REPO / 'tools/benchmarks' / name,
-        REPO / 'tools/misc' / name]
+        REPO / 'tools' / folder / name for folder in
+        ('', 'benchmarks', 'misc', 'analysis_tools', 'model_converters')]
     found = [c for c in candidates if c.is_file()]
     return found[0] if found else None
 

@@ -6,7 +6,7 @@
 #      and peak memory at ViT-S/16, batch 64;
 #   2. the headline config (configs/mte_dino_vitb.py) at full size, batch 64, bf16, a few steps.
 # Sized for about 10 minutes on one H100 (CHECK_JOBS trainings share the GPU at a time).
-# With --study it runs, instead, the controlled study of MTE on one GPU: tools/benchmarks/compare_methods.py
+# With --study it runs, instead, the controlled study of MTE on one GPU: tools/analysis_tools/compare_methods.py
 # on configs/small/mte_barlowtwins_gpu.py (a standard-width CIFAR-stem ResNet-18, 32 px, 100 epochs), Barlow
 # Twins and MTE-Barlow Twins at seeds 0 and 1, with the raw-pixel and untrained-network controls, on
 # tiny-imagenet-10 carried beside the tree (DATA, default <repo>/data/tiny-imagenet-10); its results.md goes
@@ -97,7 +97,7 @@ if [ $study = 1 ]; then
   mkdir -p "$STUDY_DIR"
   # its progress lines here, its whole output in study.log
   set +e
-  "$PY" "$ROOT/tools/benchmarks/compare_methods.py" configs/small/mte_barlowtwins_gpu.py --data-root "$DATA" \
+  "$PY" "$ROOT/tools/analysis_tools/compare_methods.py" configs/small/mte_barlowtwins_gpu.py --data-root "$DATA" \
     --work-dir "$STUDY_DIR" --seeds "${seeds[@]}" --resize 32 --crop 32 "${size[@]}" \
     --arm barlowtwins model.neck.num_pooled_tokens=0 model.distill=None --arm mte 2>&1 \
     | tee "$STUDY_DIR/study.log" | grep --line-buffered '^\[compare_methods\]' | tee -a "$OUT"

@@ -13,7 +13,7 @@ bank stays sharded over the processes (each keeps its 1 / world_size of the
 train features), and every process prints its bank size and peak memory.
 
 The controls of a study (``mte_mm.evaluation.controls``, what
-``tools/benchmarks/compare_methods.py`` reports beside its arms), in one
+``tools/analysis_tools/compare_methods.py`` reports beside its arms), in one
 process, instead of a checkpoint:
 
     python tools/knn_eval.py CONFIG --data-root FOLDER \

@@ -4,7 +4,7 @@
 # 1024 hidden / 128 out, 30 epochs, LARS lr 0.3 at batch 256 (mmpretrain's
 # 4.8 per 4096), BYOL's momentum 0.01 -> 0, the MTE defaults of the
 # ResNet-50 config. Compare with configs/small/byol_small.py through
-# tools/benchmarks/compare_methods.py (kNN with --resize 32 --crop 32).
+# tools/analysis_tools/compare_methods.py (kNN with --resize 32 --crop 32).
 _base_ = [
     '../_base_/models/small_resnet18_tokens.py',
     '../_base_/datasets/folder_two_view_small.py',

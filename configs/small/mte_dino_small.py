@@ -4,7 +4,7 @@
 # point for a small custom dataset:
 #   python tools/train.py configs/small/mte_dino_small.py \
 #       --cfg-options train_dataloader.dataset.data_root=data/my_dataset/
-# and tools/benchmarks/compare_methods.py compares it with DINO
+# and tools/analysis_tools/compare_methods.py compares it with DINO
 # (configs/small/dino_small.py) at paired seeds.
 # DINO's recipe except: lr 5e-4 per 64 images (1e-3 at the default batch of
 # 128; DINO's 5e-4 per 256 learns too slowly in a few epochs), 2 warm-up

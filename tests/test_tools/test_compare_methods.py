@@ -1,4 +1,4 @@
-"""tools/benchmarks/compare_methods.py on a 2-arm x 2-seed grid of 1 epoch
+"""tools/analysis_tools/compare_methods.py on a 2-arm x 2-seed grid of 1 epoch
 (tiny ViT, generated images): outputs, the controls and the regime line,
 agreement with tools/knn_eval.py (a checkpoint, and its control mode),
 paired seeds, resuming a killed grid, and errors before training."""
@@ -13,7 +13,7 @@ import pytest
 from ..conftest import REPO, run_tool, tiny_mte_options
 from ..helpers.tool_server import tool_process
 
-sys.path.insert(0, str(REPO / 'tools' / 'benchmarks'))
+sys.path.insert(0, str(REPO / 'tools' / 'analysis_tools'))
 import compare_methods  # noqa: E402
 
 CONFIG = str(REPO / 'configs/small/mte_dino_small.py')
@@ -63,7 +63,7 @@ def test_grid_writes_json_markdown_plots(grid):
         pytest.approx(sum(diffs) / 2)
     table = (work_dir / 'results.md').read_text()
     assert '| mte |' in table and '| dino |' in table
-    assert 'Produced by `python tools/benchmarks/compare_methods.py ' in table
+    assert 'Produced by `python tools/analysis_tools/compare_methods.py ' in table
 
 
 def test_controls_and_the_regime_line(grid, labelled_folder):

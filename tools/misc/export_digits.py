@@ -1,7 +1,7 @@
 """Write scikit-learn's handwritten digits (the demo's data, shipped inside the
 scikit-learn wheel) as an image folder, ``OUT/{train,val}/<digit>/<n>.png``,
 with the split and upscaling of ``DigitsDataset`` (its ``test`` split is
-``val``), so that the folder tools (``tools/benchmarks/compare_methods.py``,
+``val``), so that the folder tools (``tools/analysis_tools/compare_methods.py``,
 ``tools/knn_eval.py``, ``KNNEvalHook``) evaluate the demo's model on the
 same images it was evaluated on in the demo.
 

@@ -1,5 +1,5 @@
 """Make a class subset of ImageNet (e.g. ImageNet-100) as the folder layout
-``tools/benchmarks/compare_methods.py``, ``tools/knn_eval.py`` and the
+``tools/analysis_tools/compare_methods.py``, ``tools/knn_eval.py`` and the
 ``configs/imagenet100/`` recipes read: ``OUT/{train,val}/<wnid>/``, of
 symbolic links (``--copy``: copies) to the original images.
 
