@@ -4,11 +4,19 @@ few minutes, one line per check, exit code 1 if any check fails.
     python tools/check_gpu.py [--configs CFG ...] [--gpus N] [--steps 2]
         [--blocks N] [--batch 2] [--jobs 1] [--compile] [--no-throughput]
         [--work-dir DIR] [--cfg-options k=v ...]
+    python tools/check_gpu.py --stack-only [--transfer]
+
+``--stack-only``, the light mode (seconds; ``tools/setup_env.sh`` runs it
+after an install): only the stack check below, on whatever device there is.
+``--transfer`` also requires what transfer to mmdet / mmseg needs: mmcv's
+compiled ops and mmdet's and mmseg's models.
 
 With CUDA:
-  - the stack: torch's CUDA build sees the GPUs, mmcv's compiled ops run on
-    one (with mmcv-lite, which has none, this says so and passes:
-    pretraining needs no ops), NCCL is available;
+  - the stack: torch's CUDA build sees the GPUs, mmcv's compiled ops (nms,
+    RoIAlign) run on one (with mmcv-lite, which has none, this says so and
+    passes: pretraining needs no ops), NCCL is available, mmengine,
+    mmpretrain and mte_mm import and an MTE backbone gives its tokens, and
+    mmdet's and mmseg's models import where they are installed;
   - the auxiliary-token attention: the mask-free path (the one CUDA runs, so
     that the main keys can use flash kernels) equals the dense-mask
     reference on the GPU, in float32 and bfloat16;
@@ -94,15 +102,19 @@ def timed(fn):
 
 
 # -- the checks -----------------------------------------------------------
-def mmcv_ops_detail(device):
+def mmcv_ops_detail(device, required=False):
     """mmcv's compiled ops on ``device``, or why there are none (mmcv-lite:
-    enough for pretraining; transfer to mmdet / mmseg needs full mmcv)."""
+    enough for pretraining; transfer to mmdet / mmseg needs full mmcv, and
+    ``required`` makes their absence a failure)."""
     import torch
     try:
-        from mmcv.ops import nms
+        from mmcv.ops import RoIAlign, nms
     except ImportError as exc:
         if '_ext' not in str(exc):
             raise
+        if required:
+            raise RuntimeError('mmcv has no compiled ops (mmcv-lite); '
+                               'transfer to mmdet / mmseg needs full mmcv')
         return 'no compiled ops (mmcv-lite: pretraining only)'
     boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 10., 10.],
                           [20., 20., 30., 30.]], device=device)
@@ -110,13 +122,57 @@ def mmcv_ops_detail(device):
     if keep.tolist() != [0, 2]:
         raise RuntimeError(f'mmcv.ops.nms on {device} kept {keep.tolist()}, '
                            'expected [0, 2]')
+    feat = torch.arange(16., device=device).view(1, 1, 4, 4)
+    rois = torch.tensor([[0., 0., 0., 4., 4.]], device=device)
+    pooled = RoIAlign((1, 1), spatial_scale=1.0, sampling_ratio=2)(feat, rois)
+    if not torch.allclose(pooled.flatten(), feat.mean().view(1)):
+        raise RuntimeError(f'mmcv.ops.RoIAlign on {device} gave '
+                           f'{pooled.flatten().tolist()}, expected '
+                           f'[{feat.mean().item()}]')
     return f'ops on {device}'
 
 
-def check_stack(device, gpus):
+def pretraining_detail(device):
+    """mmengine, mmpretrain and mte_mm versions, after an MTE backbone built
+    from the registry gave its auxiliary tokens on ``device``."""
+    import mmengine
+    import mmpretrain
+    import torch
+    from mmpretrain.registry import MODELS
+
+    import mte_mm
+    backbone = MODELS.build(dict(type='MTEVisionTransformer', arch=dict(
+        embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64),
+        img_size=32, patch_size=16, num_aux_tokens=2)).to(device)
+    aux = backbone.forward_tokens(torch.zeros(1, 3, 32, 32, device=device))[
+        'x_norm_auxtokens']
+    if tuple(aux.shape) != (1, 2, 32):
+        raise RuntimeError(f'MTEVisionTransformer gave auxiliary tokens of '
+                           f'shape {tuple(aux.shape)}, expected (1, 2, 32)')
+    return (f'mmengine {mmengine.__version__}, mmpretrain '
+            f'{mmpretrain.__version__}, mte_mm {mte_mm.__version__}')
+
+
+def transfer_detail(required=False):
+    """mmdet's and mmseg's versions once their models import, or (unless
+    ``required``) that they are not installed."""
+    try:
+        import mmdet
+        import mmseg
+    except ImportError:
+        if required:
+            raise
+        return 'no mmdet / mmseg (pretraining only)'
+    import mmdet.models  # noqa: F401  (the model zoo imports more deps)
+    import mmseg.models  # noqa: F401
+    return f'mmdet {mmdet.__version__}, mmseg {mmseg.__version__}'
+
+
+def check_stack(device, gpus, transfer=False):
     import mmcv
     import torch
-    ops = mmcv_ops_detail(device)
+    ops = mmcv_ops_detail(device, required=transfer)
+    packages = f'{pretraining_detail(device)}, {transfer_detail(transfer)}'
     backend = 'gloo'
     if device == 'cuda':
         if not torch.distributed.is_nccl_available():
@@ -127,7 +183,7 @@ def check_stack(device, gpus):
     else:
         where = 'CPU'
     return (f'torch {torch.__version__}, mmcv {mmcv.__version__} ({ops}), '
-            f'{where}, {backend}')
+            f'{packages}, {where}, {backend}')
 
 
 def check_aux_attention(device):
@@ -272,7 +328,14 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         default={}, metavar='KEY=VALUE',
                         help='overrides for every training config')
+    parser.add_argument('--stack-only', action='store_true',
+                        help='only the stack check (the light mode)')
+    parser.add_argument('--transfer', action='store_true',
+                        help='the stack check also requires mmcv\'s ops, '
+                        'mmdet and mmseg')
     args = parser.parse_args(argv)
+    if args.stack_only:
+        return check_stack_only(args.transfer)
 
     import mte_mm  # noqa: F401  (compat shims + registries)
     import torch
@@ -305,12 +368,22 @@ def main(argv=None):
     return 1 if failed else 0
 
 
+def check_stack_only(transfer):
+    import torch
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    gpus = torch.cuda.device_count() if device == 'cuda' else 0
+    checks = Checks()
+    checks.run('stack' + (' (with transfer)' if transfer else ''),
+               check_stack, device, gpus, transfer)
+    return 1 if checks.failed else 0
+
+
 def run_checks(args, configs, device, gpus, amp, work):
     print(f'check_gpu: {device}, {gpus} process(es) per training, '
           f'{len(configs)} config(s), runs in {work}', flush=True)
 
     checks = Checks()
-    checks.run('stack', check_stack, device, gpus)
+    checks.run('stack', check_stack, device, gpus, args.transfer)
     checks.run(f'aux attention: mask-free = dense mask on {device}',
                check_aux_attention, device)
     blocks = args.blocks if args.blocks is not None else \

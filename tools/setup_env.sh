@@ -103,8 +103,10 @@ else
 fi
 
 log "checking the stack"
-if [ "$STACK" = classic ]; then "$PY" "$ROOT/tools/misc/check_env.py" --pretraining
-else "$PY" "$ROOT/tools/misc/check_env.py"; fi
+# check_gpu.py's light mode: the stack only (classic: pretraining; pinned:
+# transfer to mmdet / mmseg too)
+if [ "$STACK" = classic ]; then "$PY" "$ROOT/tools/check_gpu.py" --stack-only
+else "$PY" "$ROOT/tools/check_gpu.py" --stack-only --transfer; fi
 
 cd "$ROOT"
 case "$mode" in

@@ -1,11 +1,19 @@
 """tools/check_gpu.py on CPU (what it runs without CUDA): one line per check,
 exit code 1 and a line naming the failed check when one fails."""
 import re
+import subprocess
+import sys
 
 import numpy as np
 import torch
 
-from ..helpers.tool_server import tool_process
+from ..conftest import REPO
+from ..helpers.tool_server import tool_process, tool_env
+
+STACK_LINE = (r'\[ ok \] stack torch .* \((ops on cpu|no compiled ops '
+              r'\(mmcv-lite: pretraining only\))\), mmengine [\d.]+, '
+              r'mmpretrain [\d.]+, mte_mm [\d.]+, (mmdet [\d.]+, mmseg [\d.]+|'
+              r'no mmdet / mmseg \(pretraining only\))')
 
 
 def _check(tmp_path, *extra):
@@ -18,8 +26,7 @@ def test_check_gpu_passes_on_cpu(tmp_path):
     proc = _check(tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    assert re.match(r'\[ ok \] stack torch .* \((ops on cpu|no compiled ops '
-                    r'\(mmcv-lite: pretraining only\))\), CPU, gloo', lines[1])
+    assert re.match(STACK_LINE + r', CPU, gloo', lines[1])
     assert lines[2].startswith('[ ok ] aux attention: mask-free = dense mask')
     assert lines[3].startswith(
         '[ ok ] train configs/mte_dino_vits.py float32 x2, 1 block(s), '
@@ -58,3 +65,33 @@ def test_check_gpu_names_a_failed_check(tmp_path):
     assert lines[-1] == f'check_gpu: logs of the failed checks kept in {kept}'
     assert 'num_aux_tokens' in (kept / 'mte_dino_vits_fp32' /
                                 'output.log').read_text()
+
+
+def test_stack_only_is_the_light_mode(tmp_path):
+    """``--stack-only``: one line, the stack (what tools/setup_env.sh checks
+    after an install); ``--transfer`` makes mmcv's ops, mmdet and mmseg
+    required. A stack without mmdet (a package that is not there, first on
+    the path) passes for pretraining and fails with ``--transfer``, naming
+    it."""
+    proc = tool_process(['tools/check_gpu.py', '--stack-only'])
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    line, = proc.stdout.splitlines()
+    assert re.match(STACK_LINE + r', CPU, gloo \(', line), line
+
+    absent = tmp_path / 'mmdet'
+    absent.mkdir()
+    (absent / '__init__.py').write_text(
+        'raise ModuleNotFoundError("No module named \'mmdet\'")\n')
+    # a fresh interpreter: the tool server has mmdet imported already
+    env = tool_env(dict(PYTHONPATH=f'{tmp_path}:{REPO}'))
+    runs = {flag: subprocess.run(
+        [sys.executable, 'tools/check_gpu.py', '--stack-only', *flag],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+        for flag in ((), ('--transfer', ))}
+    plain, transfer = runs[()], runs[('--transfer', )]
+    assert plain.returncode == 0, plain.stdout + plain.stderr[-3000:]
+    assert 'no mmdet / mmseg (pretraining only)' in plain.stdout
+    assert transfer.returncode == 1
+    assert transfer.stdout.strip() == (
+        "[FAIL] stack (with transfer): ModuleNotFoundError: No module named "
+        "'mmdet'")
