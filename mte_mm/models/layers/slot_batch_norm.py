@@ -22,17 +22,20 @@ from torch import Tensor, nn
 from torch.distributed.nn.functional import all_reduce
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .cpu_sync_batchnorm import CPUSyncBatchNorm
 
-# synchronised BatchNorms whose statistics SlotBatchNorm reproduces; any
-# other BatchNorm must keep _BatchNorm's own forward (BatchNorm1d/2d/3d,
-# mmcv's _BatchNormXd): a subclass with its own forward may compute
-# something else and is refused
-SYNC_NORMS = (nn.SyncBatchNorm, CPUSyncBatchNorm)
+def _synchronised(bn: _BatchNorm) -> bool:
+    """torch's SyncBatchNorm, or one of ours that synchronises (CPUSyncBN)."""
+    return isinstance(bn, nn.SyncBatchNorm) or (
+        isinstance(bn, SlotBatchNorm) and bn.synchronised)
 
 
 def _reproducible(bn: _BatchNorm) -> bool:
-    return isinstance(bn, SYNC_NORMS) or type(bn).forward is _BatchNorm.forward
+    """Whether SlotBatchNorm computes what ``bn`` does: a synchronised
+    BatchNorm, one of ours, or any BatchNorm that keeps _BatchNorm's own
+    forward (BatchNorm1d/2d/3d, mmcv's _BatchNormXd); a subclass with its
+    own forward may compute something else and is refused."""
+    return _synchronised(bn) or isinstance(bn, SlotBatchNorm) or \
+        type(bn).forward is _BatchNorm.forward
 
 
 class SlotBatchNorm(_BatchNorm):
@@ -85,7 +88,7 @@ class SlotBatchNorm(_BatchNorm):
                 'SyncBatchNorm, CPUSyncBatchNorm)')
         new = cls(bn.num_features, bn.eps, bn.momentum, bn.affine,
                   bn.track_running_stats,
-                  synchronised=isinstance(bn, SYNC_NORMS),
+                  synchronised=_synchronised(bn),
                   process_group=getattr(bn, 'process_group', None))
         new.training = bn.training
         # the very tensors, so an optimizer built before the swap still works
@@ -195,11 +198,10 @@ def convert_to_slot_batch_norm(module: nn.Module) -> list:
     converted = []
     for parent in list(module.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, _BatchNorm) and \
-                    not isinstance(child, SlotBatchNorm):
+            if type(child) is SlotBatchNorm:
+                converted.append(child)
+            elif isinstance(child, _BatchNorm):  # CPUSyncBN included
                 slot_bn = SlotBatchNorm.from_batch_norm(child)
                 setattr(parent, name, slot_bn)
                 converted.append(slot_bn)
-            elif isinstance(child, SlotBatchNorm):
-                converted.append(child)
     return converted
