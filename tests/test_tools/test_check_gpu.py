@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from ..conftest import REPO
@@ -67,17 +68,20 @@ def test_check_gpu_names_a_failed_check(tmp_path):
                                 'output.log').read_text()
 
 
-def test_stack_only_is_the_light_mode(tmp_path):
+def test_stack_only_is_the_light_mode():
     """``--stack-only``: one line, the stack (what tools/setup_env.sh checks
-    after an install); ``--transfer`` makes mmcv's ops, mmdet and mmseg
-    required. A stack without mmdet (a package that is not there, first on
-    the path) passes for pretraining and fails with ``--transfer``, naming
-    it."""
+    after an install), on either stack."""
     proc = tool_process(['tools/check_gpu.py', '--stack-only'])
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     line, = proc.stdout.splitlines()
     assert re.match(STACK_LINE + r', CPU, gloo \(', line), line
 
+
+@pytest.mark.transfer  # compiled mmcv ops, so that mmdet is what fails
+def test_transfer_requires_mmdet_and_mmseg(tmp_path):
+    """``--transfer`` makes mmcv's ops, mmdet and mmseg required. A stack
+    without mmdet (a package that is not there, first on the path) passes
+    for pretraining and fails with ``--transfer``, naming it."""
     absent = tmp_path / 'mmdet'
     absent.mkdir()
     (absent / '__init__.py').write_text(
