@@ -14,8 +14,6 @@ only when a CPU process group is in use; GPU runs keep
 Its parameters and buffers are named like ``nn.BatchNorm2d``'s, so
 checkpoints move freely between the two.
 """
-from typing import Optional
-
 from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -30,26 +28,15 @@ class CPUSyncBatchNorm(SlotBatchNorm):
 
     Args:
         num_features (int): Channels ``C`` of an ``(N, C, ...)`` input.
-        eps (float): Added to the variance. Defaults to 1e-5.
-        momentum (float, optional): Running-statistics momentum; ``None``
-            for a cumulative average (as ``nn.BatchNorm2d``). Defaults to 0.1.
-        affine (bool): Learnable scale and shift. Defaults to True.
-        track_running_stats (bool): Keep running statistics for eval mode.
-            Defaults to True.
         process_group (optional): The group to synchronise over; the default
             group when None.
+        **kwargs: ``eps``, ``momentum``, ``affine``,
+            ``track_running_stats``, as ``nn.BatchNorm2d``'s.
     """
 
-    def __init__(self,
-                 num_features: int,
-                 eps: float = 1e-5,
-                 momentum: Optional[float] = 0.1,
-                 affine: bool = True,
-                 track_running_stats: bool = True,
-                 process_group=None) -> None:
-        super().__init__(num_features, eps, momentum, affine,
-                         track_running_stats, synchronised=True,
-                         process_group=process_group)
+    def __init__(self, num_features: int, process_group=None, **kwargs):
+        super().__init__(num_features, synchronised=True,
+                         process_group=process_group, **kwargs)
 
     def forward(self, input: Tensor) -> Tensor:
         use_batch_stats = self.training or not self.track_running_stats
