@@ -1,5 +1,4 @@
-from .features import (extract_feature_shards, extract_features,
-                       gather_shards, token_features)
+from .features import extract_feature_shards, gather_shards, token_features
 from .knn import (knn_accuracy, knn_predict, normalise, sharded_knn_accuracy,
                   top_neighbours)
 from .knn_protocol import (build_knn_datasets, eval_pipeline,
@@ -9,7 +8,7 @@ from .slot_diagnostics import (SlotStatistics, ensemble_gain,
                                js_divergence, slot_diagnostics)
 
 __all__ = ['SlotStatistics', 'build_knn_datasets', 'ensemble_gain',
-           'eval_pipeline', 'extract_feature_shards', 'extract_features',
+           'eval_pipeline', 'extract_feature_shards',
            'flatten_diagnostics', 'format_diagnostics', 'format_knn_table',
            'gather_shards', 'js_divergence', 'knn_accuracy',
            'knn_diagnostics', 'knn_predict', 'normalise',

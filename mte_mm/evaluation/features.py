@@ -95,25 +95,6 @@ def extract_feature_shards(model,
 
 
 @torch.no_grad()
-def extract_features(model,
-                     dataset: Dataset,
-                     source: str = 'teacher',
-                     with_aux: bool = True,
-                     batch_size: int = 128,
-                     num_workers: int = 0) -> Tuple[Dict[str, Tensor], Tensor]:
-    """Features of every sample of ``dataset`` and their labels, in dataset
-    order (:func:`extract_feature_shards`, then in a distributed run every
-    process receives the whole result)."""
-    feats, labels, _ = extract_feature_shards(
-        model, dataset, source, with_aux, batch_size, num_workers)
-    _, world_size = get_dist_info()
-    if world_size > 1:
-        feats = {name: gather_shards(f, len(dataset))
-                 for name, f in feats.items()}
-        labels = gather_shards(labels, len(dataset))
-    return feats, labels
-
-
 def gather_shards(shard: Tensor, total: int) -> Tensor:
     """Undo the ``rank::world_size`` sharding: all-gather (padded to equal
     size) and interleave back into dataset order."""

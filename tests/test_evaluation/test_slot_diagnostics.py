@@ -130,9 +130,9 @@ def test_real_slots_differ_and_the_ensemble_is_the_distilled_one(
     assert slots['pooled_0']['cos_to_global'] < 0.999
     assert slots['pooled_0']['js'] > 0
     # the kNN "ensemble" is the mean of the distilled kinds only
-    from mte_mm.evaluation import extract_features
+    from mte_mm.evaluation import extract_feature_shards
     model.distill.ensemble = ('pooled', )
-    feats, _ = extract_features(model, val_set)
+    feats, _, _ = extract_feature_shards(model, val_set)  # one process
     expected = torch.stack([F.normalize(feats[f'pooled_{i}'], dim=-1)
                             for i in range(2)]).mean(0)
     torch.testing.assert_close(feats['ensemble'], expected)

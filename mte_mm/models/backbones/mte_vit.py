@@ -2,7 +2,7 @@
 "Multi-Token Enhancing for Vision Representation Learning", arXiv 2411.15787).
 """
 import inspect
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 import torch
 from mmengine.model.weight_init import trunc_normal_
@@ -288,10 +288,6 @@ class MTEVisionTransformer(VisionTransformer):
                 param_name[len(prefix):] in ('aux_tokens', 'mask_token'):
             param_name = prefix + 'cls_token'
         return super().get_layer_depth(param_name, prefix)
-
-    def mte_state_keys(self) -> List[str]:
-        """State-dict keys that a plain ViT does not have."""
-        return [k for k in self.state_dict() if MTE_ONLY_KEYS.match(k)]
 
     # -- export: the plain backbone (tools/export_backbone.py) --------------
     supports_pooled_export = True

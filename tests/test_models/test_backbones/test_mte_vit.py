@@ -20,9 +20,7 @@ def build(**kwargs):
 
 def plain_copy(mte: MTEVisionTransformer, **kwargs) -> VisionTransformer:
     plain = VisionTransformer(arch=ARCH, img_size=32, patch_size=8, **kwargs)
-    state = {k: v for k, v in mte.state_dict().items()
-             if k not in mte.mte_state_keys()}
-    plain.load_state_dict(state, strict=True)
+    plain.load_state_dict(mte.export_state_dict(), strict=True)
     plain.eval()
     return plain
 
@@ -132,7 +130,8 @@ def test_gradients_reach_aux_tokens_and_backbone():
 
 def test_plain_vit_loads_mte_checkpoint_and_layer_depth():
     mte = build(num_aux_tokens=2)
-    assert mte.mte_state_keys() == ['aux_tokens']
+    assert set(mte.state_dict()) - set(mte.export_state_dict()) == {
+        'aux_tokens'}
     plain_copy(mte)  # strict load of everything else
     depth, total = mte.get_layer_depth('backbone.aux_tokens', 'backbone.')
     assert (depth, total) == (0, ARCH['num_layers'] + 2)
@@ -221,7 +220,7 @@ def test_mask_token_replaces_only_masked_patches_before_position():
     (cls * torch.randn_like(cls)).sum().backward()
     assert mte.mask_token.grad.abs().sum() > 0
     torch.testing.assert_close(mte(x)[0], plain_copy(mte)(x)[0])
-    assert 'mask_token' in mte.mte_state_keys()
+    assert 'mask_token' not in mte.export_state_dict()
     from mte_mm.models import extract_backbone  # the export drops it
     state = {f'backbone.{k}': v for k, v in mte.state_dict().items()}
     assert 'mask_token' not in extract_backbone(state, 'student')
